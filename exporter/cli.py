@@ -1,0 +1,153 @@
+"""Command line: global options (oslo.config), then a subcommand: serve (default), list, demo.
+
+Wiring only; the work is done by the modules along the data's trip.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+
+from . import config, demo, listing
+from .coalesce import SharedReader
+from .collector import judged_services
+from .config import ConfigError, Settings
+from .engines import driver_name, parse_url
+from .http import MetricsApp, make_http_server
+from .snapshot import Reader, wall_clock_us
+
+PROG = "openstack-service-exporter"
+COMMANDS = ("serve", "list", "demo")
+LOG = logging.getLogger("exporter")
+
+
+def _add_commands(subparsers) -> None:
+    subparsers.add_parser("serve", help="serve /metrics over HTTP (the default)")
+    lister = subparsers.add_parser("list", help="print every service once, like nova-manage service list")
+    lister.add_argument("--host", help="only this host (exact)")
+    lister.add_argument("--binary", help="only this binary, e.g. nova-compute")
+    lister.add_argument("--format", choices=("table", "json"), default="table")
+    demo_cmd = subparsers.add_parser("demo", help="serve /metrics from an embedded demo cloud with simulated heartbeats")
+    demo_cmd.add_argument("--report-interval", dest="demo_report_interval", type=float, default=2.0, help="seconds between simulated heartbeats")
+    demo_cmd.add_argument("--service-down-time", dest="demo_down_time", type=int, default=10, help="down time threshold of the demo cloud")
+    demo_cmd.add_argument("--period", dest="demo_period", type=float, default=60.0, help="seconds of one die-and-return cycle")
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """Append 'serve' when no subcommand is given (options' values are skipped, not taken for one)."""
+    takes_value = config.value_flags()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-"):
+            return argv
+        if arg in takes_value:
+            i += 1
+        i += 1
+    if any(a in ("-h", "--help", "--version") for a in argv):
+        return argv
+    return argv + ["serve"]
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def database_driver(settings: Settings) -> str:
+    url = settings.api_database_connection or settings.database_connection
+    return driver_name(parse_url(url)) if url else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    conf = config.new_config()
+    conf.register_cli_opt(cfg.SubCommandOpt("command", title="commands", handler=_add_commands))
+    try:
+        config.parse(conf, with_default_command(argv))
+        settings = config.settings_from(conf)
+        setup_logging(settings.log_level)
+        command = conf.command.name
+        if command == "demo":
+            return run_demo(settings, conf.command)
+        config.check_can_read_heartbeats(settings)
+        if command == "list":
+            return run_list(settings, conf.command)
+        return run_serve(settings)
+    except ConfigError as exc:
+        return error(str(exc))
+
+
+def run_list(settings: Settings, args) -> int:
+    reader = Reader(settings)
+    try:
+        snapshot = reader.read()
+    finally:
+        reader.close()
+    services = listing.select(judged_services(snapshot, settings), args.host, args.binary)
+    print(listing.as_json(services) if args.format == "json" else listing.as_table(services))
+    failed = [db for db in snapshot.cells + ([snapshot.api] if snapshot.api else []) if not db.up]
+    for db in failed:
+        name = "API database" if db is snapshot.api else f"cell {db.cell!r}" if db.cell else "database"
+        print(f"{PROG}: error: {name}: {db.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_serve(settings: Settings, on_ready=None) -> int:
+    from .webconfig import load_web_config  # TLS and basic auth, when configured
+
+    web = load_web_config(settings.web_config_file)
+    reader = Reader(settings)
+    app = MetricsApp(SharedReader(reader, settings.min_interval), settings, wall_clock_us,
+                     database_driver(settings), authorize=web.authorize)
+    try:
+        server = make_http_server(app, settings.listen_host, settings.listen_port, web.ssl_context)
+    except OSError as exc:
+        reader.close()
+        raise ConfigError(f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror}") from None
+    scheme = "https" if web.ssl_context else "http"
+    host, port = server.server_address[:2]
+    LOG.info("serving %s://%s:%s/metrics", scheme, host if ":" not in host else f"[{host}]", port)
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if on_ready is not None:
+        on_ready()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        reader.close()
+    LOG.info("stopped")
+    return 0
+
+
+def run_demo(settings: Settings, args) -> int:
+    cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
+    settings = dataclasses.replace(
+        settings, database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url,
+        service_down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval)),
+        servicegroup_driver="db")
+    simulator = demo.Simulator(cloud)
+    simulator.start()
+    LOG.info("demo cloud in %s: 2 cells, zones az1 and az2, down time %ss; %s and %s die and return every %gs",
+             cloud.directory, settings.service_down_time, demo.DEAD_FIRST_HALF, demo.DEAD_SECOND_HALF,
+             args.demo_period)
+    try:
+        return run_serve(settings)
+    finally:
+        simulator.stop()
+        shutil.rmtree(cloud.directory, ignore_errors=True)

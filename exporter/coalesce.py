@@ -1,0 +1,51 @@
+"""Single-flight access to the Reader: concurrent scrapes share one database round.
+
+A scrape that arrives while a reading is under way waits for that reading and shows it, instead of
+starting its own; so N simultaneous scrapes cost one query per database, not N. With min_interval,
+a reading younger than that is reused outright (large clouds scraped by several Prometheus servers).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from .snapshot import CellHealth, Reader, Snapshot
+
+
+class SharedReader:
+    def __init__(self, reader: Reader, min_interval: float = 0.0):
+        self.reader = reader
+        self.min_interval = min_interval
+        self._lock = threading.Lock()
+        self._last: Snapshot | None = None
+        self._last_done = float("-inf")  # monotonic time the last reading finished
+        self.readings = 0  # how many real database rounds were made (for tests and the benchmark)
+
+    def get(self, timeout: float | None = None) -> Snapshot:
+        arrived = time.monotonic()
+        budget = timeout if timeout is not None else 2 * self.reader.settings.query_timeout
+        if not self._lock.acquire(timeout=budget):
+            return self._timed_out(budget)
+        try:
+            fresh_enough = self._last_done >= arrived - self.min_interval
+            if self._last is not None and fresh_enough:
+                return self._last  # a reading finished after we arrived (or within min_interval)
+            remaining = max(0.05, budget - (time.monotonic() - arrived))
+            snapshot = self.reader.read(remaining)
+            self.readings += 1
+            self._last, self._last_done = snapshot, time.monotonic()
+            return snapshot
+        finally:
+            self._lock.release()
+
+    def _timed_out(self, budget: float) -> Snapshot:
+        """The reading ahead of us outlived our own deadline: say so for every database we know."""
+        last = self._last
+        now = self.reader.clock()
+        if last is None:
+            return Snapshot(now=now, rows=[], cells=[], api=None)
+        why = f"no answer within {budget:g}s (an earlier reading is still running)"
+        down = [replace(c, up=False, duration=budget, error=why, skew=None, duplicates=0) for c in last.cells]
+        api = None if last.api is None else CellHealth(last.api.cell, False, budget, why)
+        return Snapshot(now=now, rows=[], cells=down, api=api)

@@ -1,0 +1,203 @@
+"""The embedded demo cloud: Nova's tables in SQLite, a small cloud, and a heartbeat simulator.
+
+It needs no nova.conf and no database server. The simulator writes exactly what a Nova service writes
+on each beat (report_count + 1, last_seen_up and updated_at set to the same UTC instant, whole seconds
+as MariaDB stores them), and the exporter reads it through the very same code path as `serve`.
+
+Scenario, repeating every `period` seconds:
+  cmp-az1-02  dead in the first half of each period (starts with a heartbeat 5 minutes old)
+  cmp-az2-03  dead in the second half of each period
+  cmp-az2-01  disabled by Nova itself (disabled_reason 'AUTO: ...'), still heartbeating, so up
+  cmp-az1-03  forced down by an operator, still heartbeating, so down
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+LOG = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+# Nova's `services` table (nova-manage db sync, Nova 34), column for column.
+SERVICES = sa.Table(
+    "services", metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("deleted_at", sa.DateTime), sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host", sa.String(255)), sa.Column("binary", sa.String(255)), sa.Column("topic", sa.String(255)),
+    sa.Column("report_count", sa.Integer, nullable=False), sa.Column("disabled", sa.Boolean),
+    sa.Column("deleted", sa.Integer), sa.Column("disabled_reason", sa.String(255)),
+    sa.Column("last_seen_up", sa.DateTime), sa.Column("forced_down", sa.Boolean),
+    sa.Column("version", sa.Integer), sa.Column("uuid", sa.String(36)),
+    sa.UniqueConstraint("host", "topic", "deleted"), sa.UniqueConstraint("host", "binary", "deleted"),
+    sa.UniqueConstraint("uuid"),
+)
+api_metadata = sa.MetaData()
+CELL_MAPPINGS = sa.Table(
+    "cell_mappings", api_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.String(255)), sa.Column("transport_url", sa.Text),
+    sa.Column("database_connection", sa.Text), sa.Column("disabled", sa.Boolean),
+)
+AGGREGATES = sa.Table(
+    "aggregates", api_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("uuid", sa.String(36)),
+    sa.Column("name", sa.String(255), unique=True),
+)
+AGGREGATE_HOSTS = sa.Table(
+    "aggregate_hosts", api_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("host", sa.String(255)),
+    sa.Column("aggregate_id", sa.Integer, sa.ForeignKey("aggregates.id"), nullable=False),
+    sa.UniqueConstraint("host", "aggregate_id"),
+)
+AGGREGATE_METADATA = sa.Table(
+    "aggregate_metadata", api_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("aggregate_id", sa.Integer, sa.ForeignKey("aggregates.id"), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False), sa.Column("value", sa.String(255), nullable=False),
+    sa.UniqueConstraint("aggregate_id", "key"),
+)
+
+CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+AZ_HOSTS = {"az1": ["cmp-az1-01", "cmp-az1-02", "cmp-az1-03"],
+            "az2": ["cmp-az2-01", "cmp-az2-02", "cmp-az2-03"]}
+SPARE_HOST = "cmp-spare-01"  # in no AZ aggregate: default_availability_zone
+DEAD_FIRST_HALF = "cmp-az1-02"
+DEAD_SECOND_HALF = "cmp-az2-03"
+AUTO_DISABLED = "cmp-az2-01"
+FORCED_DOWN = "cmp-az1-03"
+
+
+def utcnow() -> datetime.datetime:
+    # MariaDB keeps whole seconds in these DATETIME columns; so does the demo.
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass
+class DemoCloud:
+    directory: str
+    api_url: str
+    cell_urls: dict[str, str]
+    period: float
+    report_interval: float
+
+    def engines(self) -> dict[str, sa.Engine]:
+        return {name: sa.create_engine(url) for name, url in self.cell_urls.items()}
+
+
+def build(directory: str | None = None, period: float = 60.0, report_interval: float = 2.0) -> DemoCloud:
+    directory = directory or tempfile.mkdtemp(prefix="nova-demo-")
+    api_url = "sqlite:///" + os.path.join(directory, "nova_api.sqlite")
+    cell_urls = {"cell0": "sqlite:///" + os.path.join(directory, "nova_cell0.sqlite"),
+                 "cell1": "sqlite:///" + os.path.join(directory, "nova_cell1.sqlite")}
+    now = utcnow()
+    api = sa.create_engine(api_url)
+    api_metadata.create_all(api)
+    with api.begin() as conn:
+        conn.execute(CELL_MAPPINGS.insert(), [
+            {"uuid": CELL0_UUID, "name": "cell0", "database_connection": cell_urls["cell0"],
+             "transport_url": "none:///", "disabled": False, "created_at": now},
+            {"uuid": str(uuidlib.uuid4()), "name": "cell1", "database_connection": cell_urls["cell1"],
+             "transport_url": "rabbit://demo", "disabled": False, "created_at": now},
+        ])
+        for agg_id, (zone, hosts) in enumerate(AZ_HOSTS.items(), start=1):
+            conn.execute(AGGREGATES.insert(), {"id": agg_id, "uuid": str(uuidlib.uuid4()), "name": f"agg-{zone}"})
+            conn.execute(AGGREGATE_METADATA.insert(), {"aggregate_id": agg_id, "key": "availability_zone", "value": zone})
+            conn.execute(AGGREGATE_HOSTS.insert(), [{"aggregate_id": agg_id, "host": h} for h in hosts])
+    api.dispose()
+
+    def service(host, binary, topic, **extra):
+        row = {"host": host, "binary": binary, "topic": topic, "report_count": 0, "disabled": False,
+               "deleted": 0, "forced_down": False, "version": 66, "uuid": str(uuidlib.uuid4()),
+               "created_at": now - datetime.timedelta(days=30), "updated_at": now, "last_seen_up": now}
+        row.update(extra)
+        return row
+
+    cells = {
+        "cell0": [service("ctl-01", "nova-scheduler", "scheduler"),
+                  service("ctl-01", "nova-conductor", "conductor"),
+                  # The API binaries have rows but never heartbeat; Nova does not list them.
+                  service("ctl-01", "nova-osapi_compute", None, last_seen_up=None)],
+        "cell1": [service("ctl-01", "nova-conductor", "conductor")]
+        + [service(h, "nova-compute", "compute") for hosts in AZ_HOSTS.values() for h in hosts]
+        + [service(SPARE_HOST, "nova-compute", "compute")],
+    }
+    for row in cells["cell1"]:
+        if row["host"] == DEAD_FIRST_HALF:
+            row["last_seen_up"] = row["updated_at"] = now - datetime.timedelta(minutes=5)
+        if row["host"] == AUTO_DISABLED:
+            row.update(disabled=True, disabled_reason="AUTO: Connection to libvirt lost: 1")
+        if row["host"] == FORCED_DOWN:
+            row["forced_down"] = True
+    for name, url in cell_urls.items():
+        engine = sa.create_engine(url)
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(SERVICES.insert(), cells[name])
+        engine.dispose()
+    return DemoCloud(directory, api_url, cell_urls, period, report_interval)
+
+
+def is_dead(host: str, elapsed: float, period: float) -> bool:
+    first_half = (elapsed % period) < period / 2
+    return (host == DEAD_FIRST_HALF and first_half) or (host == DEAD_SECOND_HALF and not first_half)
+
+
+def beat_once(cloud: DemoCloud, engines: dict[str, sa.Engine], elapsed: float) -> None:
+    """One heartbeat round: what nova-conductor writes for each live service (nova/servicegroup/
+    drivers/db.py, _report_state): report_count + 1, last_seen_up = updated_at = now."""
+    now = utcnow()
+    for engine in engines.values():
+        with engine.begin() as conn:
+            for sid, host, binary in conn.execute(sa.select(SERVICES.c.id, SERVICES.c.host, SERVICES.c.binary)
+                                                  .where(SERVICES.c.deleted == 0)):
+                if binary in ("nova-osapi_compute", "nova-metadata") or is_dead(host, elapsed, cloud.period):
+                    continue
+                conn.execute(SERVICES.update().where(SERVICES.c.id == sid).values(
+                    report_count=SERVICES.c.report_count + 1, last_seen_up=now, updated_at=now))
+
+
+class Simulator:
+    """Runs beat_once every report_interval in a daemon thread until stopped."""
+
+    def __init__(self, cloud: DemoCloud):
+        self.cloud = cloud
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        engines = self.cloud.engines()
+        started = time.monotonic()
+        last_state: dict[str, bool] = {}
+        while not self._stop.is_set():
+            elapsed = time.monotonic() - started
+            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF):
+                dead = is_dead(host, elapsed, self.cloud.period)
+                if last_state.get(host) != dead:
+                    LOG.info("demo: %s %s heart-beating", host, "stops" if dead else "starts")
+                    last_state[host] = dead
+            try:
+                beat_once(self.cloud, engines, elapsed)
+            except sa.exc.OperationalError as exc:  # e.g. "database is locked" under a long read
+                LOG.warning("demo: heartbeat round skipped: %s", exc.orig)
+            self._stop.wait(self.cloud.report_interval)
+        for engine in engines.values():
+            engine.dispose()

@@ -1,0 +1,138 @@
+"""Nova's rules for "is this service up" and "which zone is it in": pure functions, no I/O.
+
+Every timestamp here is an integer count of microseconds since 1970-01-01 in naive UTC, the way
+Nova stores DATETIME columns. Integers keep the comparison at the threshold exact (Nova compares
+float seconds; at the sub-second scale around the threshold both agree to the microsecond).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+MICROS = 1_000_000
+
+# NOTE: Nova hides these from GET /os-services because they never heartbeat
+# (nova/api/openstack/compute/services.py, _get_services).
+API_BINARIES = ("nova-osapi_compute", "nova-metadata")
+
+
+class HeartbeatRule(enum.Enum):
+    """Which column Nova reads as the last heartbeat; depends on the schema's age."""
+
+    # Ocata and later (nova/servicegroup/drivers/db.py, is_up): last_seen_up or created_at.
+    LAST_SEEN_UP = "last_seen_up"
+    # Up to Kilo the table has no last_seen_up column: updated_at or created_at.
+    UPDATED_AT = "updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """One row of a cell's `services` table, as read; NULL columns are None."""
+
+    cell: str
+    id: int
+    host: str | None
+    binary: str | None
+    topic: str | None
+    report_count: int
+    disabled: bool | None
+    disabled_reason: str | None
+    forced_down: bool | None
+    version: int | None
+    uuid: str | None
+    created_at: int | None
+    updated_at: int | None
+    last_seen_up: int | None
+
+
+def effective_down_time(service_down_time: int, report_interval: int) -> int:
+    """The threshold Nova really uses.
+
+    nova/servicegroup/api.py, API.__init__: a down time not above the report interval would
+    flap, so Nova replaces it with int(report_interval * 2.5) (truncated: 7 gives 17).
+    """
+    if service_down_time <= report_interval:
+        return int(report_interval * 2.5)
+    return service_down_time
+
+
+def heartbeat(row: ServiceRow, rule: HeartbeatRule) -> int | None:
+    """The timestamp Nova judges by, or None when the row has none at all."""
+    if rule is HeartbeatRule.LAST_SEEN_UP:
+        # NOTE: updated_at is deliberately ignored: enable/disable/force-down touch it too.
+        return row.last_seen_up if row.last_seen_up is not None else row.created_at
+    return row.updated_at if row.updated_at is not None else row.created_at
+
+
+def is_up(row: ServiceRow, beat: int | None, now: int, threshold: int) -> bool:
+    """Nova's verdict (nova/servicegroup/drivers/db.py, DbDriver.is_up).
+
+    forced_down wins; otherwise up while |now - heartbeat| <= threshold, inclusive, so a
+    heartbeat in the future is up only while it is at most `threshold` ahead. Nova raises on a
+    row with no timestamp at all; such a row is down here. NULL forced_down reads as false.
+    """
+    if row.forced_down:
+        return False
+    if beat is None:
+        return False
+    return abs(now - beat) <= threshold * MICROS
+
+
+def zone_of(
+    row: ServiceRow,
+    host_zones: dict[str, str],
+    default_zone: str,
+    internal_zone: str,
+) -> str:
+    """Nova's availability zone for a service (nova/availability_zones.py, set_availability_zones).
+
+    Only topic 'compute' rows take the zones of their host's aggregates; `host_zones` maps a host
+    (exact, case-sensitive) to its AZ names already sorted and joined with ','.
+    """
+    if row.topic != "compute":
+        return internal_zone
+    if row.host is None:
+        return default_zone
+    return host_zones.get(row.host, default_zone)
+
+
+def join_zones(names: set[str]) -> str:
+    """Several AZ aggregates on one host: Nova joins the names in set order; sorted here, stable."""
+    return ",".join(sorted(names))
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A service row with Nova's verdict and the values derived from it, ready for any output."""
+
+    row: ServiceRow
+    zone: str
+    up: bool
+    heartbeat: int | None
+    age_us: int | None  # now - heartbeat, signed: negative means a heartbeat from the future
+
+
+def judge(
+    rows: list[ServiceRow],
+    now: int,
+    threshold: int,
+    rule: HeartbeatRule | dict[str, HeartbeatRule],
+    host_zones: dict[str, str],
+    default_zone: str,
+    internal_zone: str,
+) -> list[Judged]:
+    """Nova's verdict and zone for every row; `rule` may differ per cell (schemas of other ages)."""
+    out = []
+    for row in rows:
+        r = rule[row.cell] if isinstance(rule, dict) else rule
+        beat = heartbeat(row, r)
+        out.append(
+            Judged(
+                row=row,
+                zone=zone_of(row, host_zones, default_zone, internal_zone),
+                up=is_up(row, beat, now, threshold),
+                heartbeat=beat,
+                age_us=None if beat is None else now - beat,
+            )
+        )
+    return out
