@@ -1,0 +1,123 @@
+"""Helpers shared by the tests: run the CLI in-process, serve the app on a free port, parse expositions."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import gzip
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.cli import main
+from exporter.coalesce import SharedReader
+from exporter.config import Settings
+from exporter.http import MetricsApp, make_http_server, serve_in_thread
+from exporter.snapshot import Reader
+
+EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def to_us(moment: datetime.datetime) -> int:
+    return (moment - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """main(args) in this process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def list_json(args: list[str]) -> list[dict]:
+    code, out, err = run_cli(args + ["list", "--format", "json"])
+    assert code == 0, err
+    return json.loads(out)
+
+
+@contextlib.contextmanager
+def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min_interval=0.0):
+    """The real app on a real loopback HTTP server; yields (base_url, shared_reader)."""
+    reader = Reader(settings, clock) if clock else Reader(settings)
+    shared = SharedReader(reader, min_interval)
+    app = MetricsApp(shared, settings, reader.clock, "pymysql", authorize=authorize)
+    server = make_http_server(app, "127.0.0.1", 0, ssl_context)
+    serve_in_thread(server)
+    scheme = "https" if ssl_context else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", shared
+    finally:
+        server.shutdown()
+        server.server_close()
+        reader.close()
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 30, context=None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            body = response.read()
+            return response.status, dict(response.headers), body
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def scrape(base: str, **kw) -> str:
+    status, headers, body = get(base + "/metrics", **kw)
+    assert status == 200, body
+    if headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return body.decode()
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """{(sample name, frozenset(labels)): value} of an exposition, through prometheus_client's parser."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+def series(text: str, name: str) -> dict[tuple, float]:
+    """{(cell, binary, host): value} of one per-service family."""
+    return {(dict(k[1]).get("cell"), dict(k[1]).get("binary"), dict(k[1]).get("host")): v
+            for k, v in samples(text).items() if k[0] == name}
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_exporter(args: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
+    """`python -m exporter ARGS` in a subprocess, waiting until it listens on `port`."""
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exporter exited {proc.returncode}: {proc.stderr.read()}")
+        with contextlib.closing(socket.socket()) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("exporter did not listen within 30 s")
+
+
+def stop_exporter(proc: subprocess.Popen) -> tuple[int, str, str]:
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
