@@ -122,6 +122,13 @@ class MariaDB:
             cur.execute(sql, params)
             return list(cur.fetchall())
 
+    def kill_connections(self, database: str, user: str = USER) -> None:
+        """End the user's open connections to a database (privilege changes reach pooled connections only
+        when they reconnect)."""
+        for (pid,) in self.execute("SELECT id FROM information_schema.processlist WHERE user = %s AND db = %s",
+                                   (user, database)):
+            self.execute(f"KILL {int(pid)}")
+
     def url(self, database: str, user: str = USER, password: str = PASSWORD, driver: str = "pymysql") -> str:
         return f"mysql+{driver}://{user}:{password}@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
 
