@@ -7,7 +7,10 @@ there is no process-wide configuration object.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import sys
 from dataclasses import dataclass
 
 from oslo_config import cfg
@@ -117,12 +120,23 @@ def value_flags() -> set[str]:
 
 def parse(conf: cfg.ConfigOpts, argv: list[str], default_config_files: list[str] | None = None) -> None:
     """Parse argv and the config files; oslo.config errors become ConfigError with its message."""
+    errors = io.StringIO()
     try:
-        conf(argv, project="nova", prog="openstack-service-exporter", version=__version__,
-             default_config_files=default_config_files)
+        with contextlib.redirect_stderr(errors):
+            conf(argv, project="nova", prog="openstack-service-exporter", version=__version__,
+                 default_config_files=default_config_files)
     except (cfg.ConfigFilesNotFoundError, cfg.ConfigFilesPermissionDeniedError,
             cfg.ConfigDirNotFoundError, cfg.ConfigFileParseError) as exc:
         raise ConfigError(str(exc)) from None
+    except OSError as exc:  # e.g. a directory given as --config-file
+        raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    except SystemExit as exc:
+        said = errors.getvalue().strip()
+        if exc.code == 1 and said:  # oslo.config's "Invalid Integer value" and the like
+            raise ConfigError(said.splitlines()[-1]) from None
+        sys.stderr.write(errors.getvalue())  # argparse's usage errors and --help keep their own form
+        raise
+    sys.stderr.write(errors.getvalue())
     try:
         for group, opts in GROUPS.items():
             node = conf[group] if group else conf

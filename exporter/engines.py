@@ -40,7 +40,8 @@ def parse_url(raw: str) -> URL:
 
 
 def driver_name(url: URL) -> str:
-    return url.get_driver_name() or url.get_backend_name()
+    """The DBAPI module's name as SQLAlchemy knows it (pymysql, mysqldb, pysqlite...), from the URL alone."""
+    return url.drivername.partition("+")[2] or url.get_backend_name()
 
 
 def make_engine(raw: str, timeout: float) -> Engine:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from . import nova_db
 from .config import Settings
-from .engines import EngineCache, parse_url
+from .engines import EngineCache
 from .nova_db import CellMapping, mask_url
 from .verdict import HeartbeatRule, ServiceRow, join_zones
 
@@ -104,9 +104,10 @@ class Reader:
         self._prepared: dict[str, _Prepared] = {}
         self._known_cells: list[_Cell] | None = None
         self._known_zones: dict[str, str] = {}
-        # Validate every URL up front, so that a typo is a startup error and not a silent 0.
+        # Engines do no I/O until used; making them now turns a bad URL or a missing driver into a
+        # startup error instead of a silent 0.
         for url in filter(None, (settings.database_connection, settings.api_database_connection)):
-            parse_url(url)
+            self.engines.get(url)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

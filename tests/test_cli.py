@@ -1,0 +1,182 @@
+"""The command line end to end: serve, list, demo, nova.conf layering, and a clear error for each bad input."""
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+
+import pytest
+
+from cloud import insert_services, service
+from helpers import free_port, get, run_cli, samples, scrape, series, start_exporter, stop_exporter
+from mariadb import PASSWORD
+
+
+@pytest.fixture
+def cell(mariadb, new_db):
+    db = new_db("services")
+    insert_services(mariadb, db, [service("cmp1"), service("ctl1", "nova-conductor")])
+    return mariadb.url(db)
+
+
+def write(path, text: str):
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_serve_subprocess_metrics_landing_page_and_clean_stop(cell, tmp_path):
+    port = free_port()
+    nova_conf = write(tmp_path / "nova.conf", f"""
+        [DEFAULT]
+        service_down_time = 120
+        [database]
+        connection = {cell}
+        """)
+    exporter_conf = write(tmp_path / "exporter.conf", f"""
+        [exporter]
+        listen_address = 127.0.0.1:{port}
+        metric_prefix = openstack_nova_
+        """)
+    proc = start_exporter(["--config-file", nova_conf, "--config-file", exporter_conf], port)  # serve is the default
+    try:
+        base = f"http://127.0.0.1:{port}"
+        text = scrape(base, headers={"Accept-Encoding": "gzip"})
+        got = samples(text)
+        assert got[("openstack_nova_service_down_time_seconds", frozenset())] == 120.0
+        assert set(series(text, "openstack_nova_service_up")) == {("", "nova-compute", "cmp1"),
+                                                                 ("", "nova-conductor", "ctl1")}
+        names = {name for name, _ in got}
+        assert {"openstack_nova_service_reports_total", "openstack_nova_service_info",
+                "openstack_nova_service_exporter_build_info"} <= names
+        status, headers, body = get(base + "/")
+        assert status == 200 and b'href="/metrics"' in body and headers["Content-Type"].startswith("text/html")
+        assert get(base + "/nope")[0] == 404
+    finally:
+        code, _, err = stop_exporter(proc)
+    assert code == 0, err
+    assert PASSWORD not in err
+
+
+def test_config_dir_and_later_files_win(cell, tmp_path):
+    (tmp_path / "conf.d").mkdir()
+    nova_conf = write(tmp_path / "nova.conf", f"[DEFAULT]\nservice_down_time = 30\n[database]\nconnection = {cell}\n")
+    write(tmp_path / "conf.d" / "10-down.conf", "[DEFAULT]\nservice_down_time = 45\n")
+    code, out, err = run_cli(["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d"), "list",
+                              "--format", "json"])
+    assert code == 0, err
+    from exporter import config
+    conf = config.new_config()
+    config.parse(conf, ["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d")],)
+    assert config.settings_from(conf).service_down_time == 45
+
+
+def test_list_filters(cell):
+    code, out, _ = run_cli(["--database-connection", cell, "list", "--host", "ctl1", "--format", "json"])
+    import json
+    assert code == 0 and [r["binary"] for r in json.loads(out)] == ["nova-conductor"]
+    code, out, _ = run_cli(["--database-connection", cell, "list", "--binary", "nova-compute"])
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_serve_starts_with_database_down_and_recovers(mariadb, cell):
+    port = free_port()
+    proc = start_exporter(["--database-connection", cell, "--exporter-listen_address", f"127.0.0.1:{port}",
+                           "--exporter-query_timeout", "2"], port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert series(scrape(base), "service_up")
+        mariadb.stop()
+        try:
+            text = scrape(base)
+        finally:
+            mariadb.start()
+        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "")}))] == 0.0
+        assert series(text, "service_up") == {}  # no stale series
+        # After the restart the pooled connections are dead; the next scrape reconnects by itself.
+        text = scrape(base)
+        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "")}))] == 1.0
+        assert len(series(text, "service_up")) == 2
+    finally:
+        code, _, err = stop_exporter(proc)
+    assert code == 0 and PASSWORD not in err
+
+
+def test_list_with_database_down_is_one_line_error(tmp_path):
+    url = f"mysql+pymysql://nova:{PASSWORD}@127.0.0.1:{free_port()}/nova"
+    code, out, err = run_cli(["--database-connection", url, "--exporter-query_timeout", "2", "list"])
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "database" in err and PASSWORD not in err + out
+
+
+def test_demo_shows_services_going_down_and_up():
+    port = free_port()
+    proc = start_exporter(["--exporter-listen_address", f"127.0.0.1:{port}", "demo", "--period", "8",
+                           "--report-interval", "0.5", "--service-down-time", "2"], port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        first = series(scrape(base), "service_up")
+        assert first[("cell1", "nova-compute", "cmp-az1-02")] == 0.0  # dead in the first half
+        assert first[("cell1", "nova-compute", "cmp-az1-03")] == 0.0  # forced down
+        assert first[("cell1", "nova-compute", "cmp-az2-01")] == 1.0  # disabled, still up
+        assert ("cell0", "nova-osapi_compute", "ctl-01") not in first
+        text = scrape(base)
+        assert {dict(k[1])["zone"] for k in samples(text) if k[0] == "service_up"} == {"az1", "az2", "nova", "internal"}
+        deadline, seen_up = time.monotonic() + 20, False
+        while time.monotonic() < deadline and not seen_up:
+            time.sleep(0.5)
+            seen_up = series(scrape(base), "service_up")[("cell1", "nova-compute", "cmp-az1-02")] == 1.0
+        assert seen_up, "cmp-az1-02 never came back"
+        deadline, seen_down = time.monotonic() + 20, False
+        while time.monotonic() < deadline and not seen_down:
+            time.sleep(0.5)
+            seen_down = series(scrape(base), "service_up")[("cell1", "nova-compute", "cmp-az2-03")] == 0.0
+        assert seen_down, "cmp-az2-03 never went down"
+    finally:
+        code, _, err = stop_exporter(proc)
+    assert code == 0, err
+
+
+BAD_INPUTS = [
+    (["--config-file", "/nonexistent/nova.conf", "list"], "nova.conf"),
+    (["list"], "no database to read"),
+    (["--database-connection", "nosuchdriver://u:SECRET@h/db", "list"], "nosuchdriver"),
+    (["--database-connection", "mysql+pymysql://u:SECRET@h:notaport/db", "list"], "cannot be parsed"),
+    (["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"], "memcached"),
+    (["--database-connection", "sqlite://", "--exporter-listen_address", "nonsense", "serve"], "listen_address"),
+    (["--database-connection", "sqlite://", "--exporter-metric_prefix", "1bad-", "serve"], "metric_prefix"),
+    (["--database-connection", "sqlite://", "--service_down_time", "abc", "list"], "service_down_time"),
+    (["--database-connection", "sqlite://", "--exporter-web_config_file", "/nonexistent.yml", "serve"], "web config"),
+]
+
+
+@pytest.mark.parametrize("args,expected", BAD_INPUTS)
+def test_bad_input_is_a_clear_error(args, expected, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # oslo's default search must not find a nova.conf of this machine
+    try:
+        code, out, err = run_cli(args)
+    except SystemExit as exc:  # argparse's own errors exit 2 after printing usage
+        code, out, err = exc.code, "", ""
+    assert code == 2
+    if err:
+        assert expected in err and "Traceback" not in err and "SECRET" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_config_file(tmp_path):
+    if os.geteuid() == 0:
+        # root reads any file: a directory where a file is expected is the unreadable case left to root
+        path = tmp_path / "nova.conf"
+        path.mkdir()
+    else:
+        path = tmp_path / "nova.conf"
+        path.write_text("[DEFAULT]\n")
+        path.chmod(0)
+    code, _, err = run_cli(["--config-file", str(path), "list"])
+    assert code == 2 and "nova.conf" in err
+
+
+def test_not_a_nova_database(mariadb, new_db):
+    db = new_db("api")  # no services table
+    code, _, err = run_cli(["--database-connection", mariadb.url(db), "list"])
+    assert code == 1 and "services" in err and PASSWORD not in err
