@@ -3,20 +3,19 @@ accepted by the real exporter."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 import pathlib
+import re
 import shlex
 import shutil
 import subprocess
-import sys
 import sysconfig
 
 import pytest
 from oslo_config import cfg
 
 from cloud import insert_services, service
+from helpers import list_json
 from exporter import config
 
 DEPLOY = pathlib.Path(__file__).resolve().parent.parent / "deploy"
@@ -155,12 +154,9 @@ def exec_start(name: str, env_file: pathlib.Path | None, instance: str = "") -> 
 
 
 def run_list(argv: list[str]) -> list[dict]:
-    """Runs the unit's command line with `list --format json` in place of `serve`: same options, one reading."""
+    """The unit's command line with `list --format json` in place of `serve`: same options, one reading."""
     assert argv[0] == INSTALLED_BINARY and argv[-1] == "serve", argv
-    result = subprocess.run([sys.executable, "-m", "exporter", *argv[1:-1], "list", "--format", "json"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return list_json(argv[1:-1])
 
 
 def test_the_unit_command_line_reads_nova_conf_and_the_example_fragment(mariadb, new_db, tmp_path):
