@@ -60,7 +60,8 @@ def setup_logging(level: str) -> None:
 
 
 def error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    one_line = " ".join(message.split())  # e.g. YAML parser messages span several lines
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
     return 2
 
 
