@@ -11,10 +11,11 @@ T = datetime.datetime(2012, 10, 29, 13, 42, 11)  # Nova's own API unit tests' in
 _counter = itertools.count(1)
 
 
-def service(host="host1", binary="nova-compute", topic=None, **extra) -> dict:
-    """A live-looking row; every column can be overridden (None for NULL)."""
-    if topic is None and binary and binary.startswith("nova-"):
-        topic = binary[len("nova-"):]
+def service(host="host1", binary="nova-compute", topic=..., **extra) -> dict:
+    """A live-looking row; every column can be overridden (None for NULL). The topic defaults to the
+    binary without 'nova-', as Nova names them."""
+    if topic is ...:
+        topic = binary[len("nova-"):] if binary and binary.startswith("nova-") else None
     row = {"created_at": T - datetime.timedelta(days=1), "updated_at": T, "deleted_at": None,
            "host": host, "binary": binary, "topic": topic, "report_count": next(_counter), "disabled": 0,
            "deleted": 0, "disabled_reason": None, "last_seen_up": T, "forced_down": 0, "version": 66,
