@@ -1,0 +1,68 @@
+"""The whole exposition for a fixed snapshot at a frozen instant, byte for byte.
+
+Regenerate after a deliberate change with: UPDATE_GOLDEN=1 python3 -m pytest tests/test_golden_exposition.py
+and review the diff like code: dashboards and alerts depend on every name and label in it.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import pathlib
+
+from exporter import __version__
+from exporter.collector import families
+from exporter.config import Settings
+from exporter.http import render
+from exporter.snapshot import API_CELL, CellHealth, Snapshot
+from exporter.verdict import HeartbeatRule, ServiceRow
+from helpers import samples, to_us
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+T = datetime.datetime(2012, 10, 29, 13, 42, 11)
+
+
+def snapshot() -> Snapshot:
+    def row(cell, id_, host, binary, topic, seen, **kw):
+        base = dict(report_count=10 * id_, disabled=False, disabled_reason=None, forced_down=False, version=66,
+                    uuid=f"uuid-{id_}", created_at=to_us(datetime.datetime(2012, 9, 18, 2, 46, 27)),
+                    updated_at=seen, last_seen_up=seen)
+        base.update(kw)
+        return ServiceRow(cell, id_, host, binary, topic, **base)
+
+    rows = [
+        row("cell0", 1, "ctl1", "nova-scheduler", "scheduler", to_us(T) - 9_000_000),
+        row("cell1", 2, "cmp1", "nova-compute", "compute", to_us(T) - 6_000_000, disabled=True,
+            disabled_reason='AUTO: Connection to libvirt lost: "1"'),
+        row("cell1", 3, "cmp2", "nova-compute", "compute", to_us(T) - 3_600_000_000),
+        row("cell1", 4, "cmp3", "nova-compute", "compute", to_us(T) + 2_500_000, forced_down=True),
+        row("cell1", 5, "cmp4", "nova-compute", "compute", None, created_at=None, updated_at=None, version=None),
+    ]
+    cells = [CellHealth("cell0", True, 0.0125, uuid="00000000-0000-0000-0000-000000000000", skew=-0.25),
+             CellHealth("cell1", True, 0.025, uuid="c1", skew=0.5, duplicates=1, rule=HeartbeatRule.LAST_SEEN_UP),
+             CellHealth("cell2", False, 10.0, error="timed out", uuid="c2")]
+    return Snapshot(now=to_us(T), rows=rows, cells=cells, api=CellHealth(API_CELL, True, 0.003),
+                    host_zones={"cmp1": "az1", "cmp2": "az1,az2"}, zones_known=True)
+
+
+def check(name: str, text: str) -> None:
+    """Compare with the golden file, whose build_info says @VERSION@ so that a release changes no golden."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text.replace(f'version="{__version__}"', 'version="@VERSION@"'))
+    assert text == path.read_text().replace("@VERSION@", __version__)
+
+
+def test_golden_default_prefix():
+    text = render(families(snapshot(), Settings(), to_us(T) + 2_000_000, "pymysql")).decode()
+    check("metrics.prom", text)
+    got = samples(text)  # round trip through prometheus_client's parser
+    assert got[("service_up", frozenset({("cell", "cell1"), ("binary", "nova-compute"), ("host", "cmp2"),
+                                         ("zone", "az1,az2")}))] == 0.0
+    assert got[("service_exporter_snapshot_age_seconds", frozenset())] == 2.0
+
+
+def test_golden_with_prefix_and_overridden_down_time():
+    settings = Settings(metric_prefix="openstack_nova_", service_down_time=5, report_interval=7,
+                        default_availability_zone="zone-default", internal_service_availability_zone="ctl")
+    text = render(families(snapshot(), settings, to_us(T), "mysqldb")).decode()
+    check("metrics_prefixed.prom", text)
