@@ -1,0 +1,168 @@
+"""The fast writer of /metrics gives the very bytes of prometheus_client's generate_latest."""
+from __future__ import annotations
+
+import gzip
+import urllib.request
+
+from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import strategies as st
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cloud import insert_services, service
+from exporter.collector import families
+from exporter.config import Settings
+from exporter.exposition import escape, exposition, gzipped
+from exporter.snapshot import API_CELL, CellHealth, Snapshot
+from exporter.verdict import MICROS, ServiceRow
+from helpers import served
+
+NOW = 1_351_518_131 * MICROS + 123_456  # a render instant with microseconds
+NASTY = ['quote " in', "back\\slash", "new\nline", "all \\\" \n\\n", "ünïcødé ☃ 雪", "", "{braces}=,", " "]
+
+
+class _Registry:
+    def __init__(self, metric_families):
+        self._families = metric_families
+
+    def collect(self):
+        return self._families
+
+
+def reference(snapshot: Snapshot, settings: Settings) -> bytes:
+    """prometheus_client's own rendering of the collector's families."""
+    return generate_latest(_Registry(families(snapshot, settings, NOW, "mysqldb")))
+
+
+def fast(snapshot: Snapshot, settings: Settings) -> bytes:
+    return b"".join(exposition(snapshot, settings, NOW, "mysqldb"))
+
+
+def row(cell="cell1", id_=1, host="cmp-az1-r01-n01.region1.example.net", binary="nova-compute", topic="compute",
+        report_count=7, disabled=False, disabled_reason=None, forced_down=False, version=66,
+        uuid="6f3c0b9e-8a1d-4c52-9a43-2f1e7d5b0c11", created_at=NOW - 86_400 * MICROS,
+        updated_at=None, last_seen_up=NOW - 3 * MICROS) -> ServiceRow:
+    return ServiceRow(cell, id_, host, binary, topic, report_count, disabled, disabled_reason, forced_down,
+                      version, uuid, created_at, updated_at, last_seen_up)
+
+
+def snapshot_of(rows: list[ServiceRow], host_zones: dict[str, str] | None = None) -> Snapshot:
+    cells = [CellHealth(c, True, 0.012, skew=-0.25, duplicates=1) for c in dict.fromkeys(r.cell for r in rows)]
+    return Snapshot(now=NOW - 5000, rows=rows, cells=cells + [CellHealth("down", False, 2.5, "timed out")],
+                    api=CellHealth(API_CELL, True, 0.003), host_zones=host_zones or {}, zones_known=True)
+
+
+def assert_same(snapshot: Snapshot, settings: Settings) -> bytes:
+    ours, theirs = fast(snapshot, settings), reference(snapshot, settings)
+    assert ours == theirs
+    return ours
+
+
+def test_nasty_label_values_null_heartbeats_and_a_prefix():
+    rows = [row(cell=text, id_=i, host=text, binary=text, topic=text, disabled_reason=text, uuid=text)
+            for i, text in enumerate(NASTY)]
+    rows += [
+        row(host=None, binary=None, topic=None, uuid=None, version=None, id_=20),          # NULL keys
+        row(host="never", created_at=None, last_seen_up=None, id_=21),                      # no heartbeat at all
+        row(host="created-only", last_seen_up=None, id_=22),                               # judged by created_at
+        row(host="future", last_seen_up=NOW + 90 * MICROS, id_=23),                        # negative age
+        row(host="forced", forced_down=True, disabled=True, disabled_reason="maint", id_=24),
+        row(host="nulls", forced_down=None, disabled=None, id_=25),
+        row(host="big", report_count=31_536_000_123, last_seen_up=NOW - 2_000_000 * MICROS, id_=26),
+        row(host="zero", report_count=0, last_seen_up=NOW - 5000, id_=27),                 # age 0.0
+        row(host="odd-us", last_seen_up=NOW - 1_234_567, id_=28),
+    ]
+    zones = {text: text for text in NASTY} | {"big": "az1,az2"}
+    for prefix in ("", "openstack_nova_"):
+        body = assert_same(snapshot_of(rows, zones), Settings(metric_prefix=prefix))
+        text = body.decode()
+        assert f"{prefix}service_up{{" in text and '\\"' in text and "\\\\" in text and "\\n" in text
+        assert [f.name for f in text_string_to_metric_families(text)] == \
+               [f.name for f in text_string_to_metric_families(reference(snapshot_of(rows, zones),
+                                                                         Settings(metric_prefix=prefix)).decode())]
+
+
+def test_parsed_families_equal_prometheus_clients_own():
+    rows = [row(id_=i, host=f"h{i}-{NASTY[i % len(NASTY)]}", report_count=i * 1_000_003) for i in range(50)]
+    snap = snapshot_of(rows)
+    ours = list(text_string_to_metric_families(fast(snap, Settings()).decode()))
+    theirs = list(text_string_to_metric_families(reference(snap, Settings()).decode()))
+    assert ours == theirs
+    by_name = {f.name: f for f in ours}
+    assert len(by_name["service_up"].samples) == 50
+    assert by_name["service_reports"].samples[3].value == 3_000_009
+
+
+def test_empty_cloud():
+    assert_same(snapshot_of([]), Settings())
+
+
+def test_escape_is_prometheus_clients():
+    for text in NASTY:
+        body = assert_same(snapshot_of([row(host=text)]), Settings())
+        assert f'host="{escape(text)}"'.encode() in body
+
+
+def test_gzipped_is_one_gzip_stream_of_the_chunks():
+    chunks = list(exposition(snapshot_of([row(id_=i, host=f"h{i}") for i in range(300)]), Settings(), NOW, "x"))
+    assert len(chunks) > 1
+    assert gzip.decompress(b"".join(gzipped(iter(chunks), 1))) == b"".join(chunks)
+    assert gzip.decompress(b"".join(gzipped([], 1))) == b""
+
+
+text_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+maybe_text = st.none() | text_values | st.sampled_from(NASTY)
+seconds = st.integers(min_value=0, max_value=4_102_444_800)  # 1970 .. 2100, whole seconds as Nova's DATETIME
+stamp = st.none() | seconds.map(lambda s: s * MICROS) | st.integers(min_value=0, max_value=4_102_444_800 * MICROS)
+rows_strategy = st.lists(st.builds(
+    ServiceRow, cell=st.sampled_from(["", "cell1", 'c"2']), id=st.integers(1, 10**6), host=maybe_text,
+    binary=maybe_text, topic=st.none() | st.sampled_from(["compute", "conductor"]) | text_values,
+    report_count=st.integers(0, 10**12), disabled=st.none() | st.booleans(), disabled_reason=maybe_text,
+    forced_down=st.none() | st.booleans(), version=st.none() | st.integers(-1, 10**6), uuid=maybe_text,
+    created_at=stamp, updated_at=stamp, last_seen_up=stamp), max_size=25)
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=rows_strategy, zones=st.dictionaries(text_values, text_values, max_size=5),
+       prefix=st.sampled_from(["", "nova_", "os:svc_"]), down_time=st.integers(1, 10**6))
+def test_property_same_bytes_as_generate_latest(rows, zones, prefix, down_time):
+    assert_same(snapshot_of(rows, zones), Settings(metric_prefix=prefix, service_down_time=down_time))
+
+
+def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
+    """The real app on a real database: the body served is prometheus_client's rendering of the
+    same reading, with and without gzip."""
+    db = new_db("services")
+    insert_services(mariadb, db, [service(f"cmp-{i:03d}.example.net") for i in range(40)] + [
+        service('odd "host" \\ name', "nova-conductor", disabled=1, disabled_reason="line1\nline2"),
+        service("never-seen", last_seen_up=None),
+    ])
+    settings = Settings(database_connection=mariadb.url(db), metric_prefix="nova_")
+    with served(settings, min_interval=3600) as (base, shared):
+        bodies = {}
+        for encoding in ("identity", "gzip"):
+            request = urllib.request.Request(base + "/metrics", headers={
+                "Accept-Encoding": encoding, "X-Prometheus-Scrape-Timeout-Seconds": "10"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                assert int(response.headers["Content-Length"]) == len(raw)
+                bodies[encoding] = gzip.decompress(raw) if encoding == "gzip" else raw
+                assert response.headers.get("Content-Encoding") == (None if encoding == "identity" else "gzip")
+        snap = shared.get()  # the reading both scrapes showed (min_interval keeps it)
+    assert shared.readings == 1
+    # The render instant differs per scrape: compare the lines that do not depend on it.
+    def stable(body: bytes) -> list[bytes]:
+        return [line for line in body.splitlines() if b"snapshot_age_seconds" not in line]
+
+    expected = generate_latest(_Registry(families(snap, settings, snap.now, "pymysql")))  # served()'s driver
+    assert stable(bodies["identity"]) == stable(bodies["gzip"]) == stable(expected)
+    assert b'host="odd \\"host\\" \\\\ name"' in bodies["gzip"]
+
+
+def test_texts_keep_the_sign_of_zero_and_none():
+    from prometheus_client.utils import floatToGoString
+
+    from exporter.exposition import _texts
+
+    values = [0.0, -0.0, None, 1.0, 1, 1234567.0, -2.5, float("nan"), float("inf"), 0]
+    assert _texts(values) == [None if v is None else floatToGoString(v) for v in values]
