@@ -233,3 +233,24 @@ def test_password_never_leaks(mariadb, new_db, tmp_path, caplog):
     # The failures were real (otherwise this test proves nothing).
     joined = "\n".join(channels)
     assert "Access denied" in joined and "Can't connect" in joined and "***" in joined
+
+
+def test_hung_real_server_then_back(mariadb, cloud):
+    """A MariaDB that stops answering on its established connections (SIGSTOP), then comes back."""
+    settings = Settings(api_database_connection=cloud.api_database_connection, query_timeout=1)
+    with served(settings, clock=lambda: to_us(T)) as (base, _):
+        assert len(series(scrape(base), "service_up")) == 30
+        mariadb.pause()
+        try:
+            started = time.monotonic()
+            text = scrape(base)
+            took = time.monotonic() - started
+        finally:
+            mariadb.resume()
+        assert took < 2 * 1 + 1.0
+        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "(api_database)")}))] == 0.0
+        time.sleep(2.5)  # let the reads that were cut off by the deadline end on their own socket timeouts
+        text = scrape(base)
+        health = {dict(k[1])["cell"]: v for k, v in samples(text).items() if k[0] == "service_exporter_database_up"}
+        assert health == {"cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0}
+        assert len(series(text, "service_up")) == 30
