@@ -222,7 +222,8 @@ class Reader:
             return None, self._local_cell(), {}, False
         started = time.monotonic()
         future = self._pool.submit(self._read_api)
-        done, _ = wait([future], timeout=max(0.0, deadline - started))
+        # At most half of what is left: a hung API database must leave the cells time to answer.
+        done, _ = wait([future], timeout=max(0.0, (deadline - started) / 2))
         duration = time.monotonic() - started
         if future in done and future.exception() is None:
             cells, zones = future.result()
