@@ -14,6 +14,7 @@ import yaml
 from exporter import config, http
 
 SCRAPE = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "scrape"
+RULES = SCRAPE.parent / "rules.yml"
 CONFIGS = ["static.yml", "file_sd.yml"]
 
 
@@ -83,3 +84,10 @@ def example_targets() -> list[str]:
 def test_targets_use_the_exporters_default_port():
     targets = example_targets()
     assert targets and {t.rsplit(":", 1)[1] for t in targets} == {str(config.DEFAULT_PORT)}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_the_job_is_named_as_the_rules_expect(name):
+    """The exporter-down alerts select their target by job name."""
+    expected = set(re.findall(r'job="([^"]+)"', RULES.read_text()))
+    assert {job["job_name"] for job in jobs(name)} == expected
