@@ -90,3 +90,24 @@ def test_exposition_round_trip(hosts, reason, cell, seen):
     ages = {s.labels["host"]: s.value for s in parsed["service_heartbeat_age_seconds"].samples}
     beat = seen if seen is not None else 0
     assert all(abs(ages[h] - (to_us(T) - beat) / 1e6) <= 1e-6 * max(1.0, abs(ages[h])) for h in hosts)
+
+
+def test_non_utf8_bytes_written_by_hand(mariadb, new_db):
+    """Bytes that are not UTF-8, sent through a latin1 connection with strict mode off: MariaDB stores
+    what it can convert (invalid sequences become '?'), and the exporter reads the row like any other."""
+    import pymysql
+
+    db = new_db("services")
+    insert_services(mariadb, db, [service("h1"), service("h2")])
+    conn = pymysql.connect(unix_socket=mariadb.socket, user="root", database=db, charset="latin1", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = ''")
+            cur.execute("UPDATE services SET disabled = 1, disabled_reason = _binary X'C3A9FF20626164FE' "
+                        "WHERE host = 'h1'")
+    finally:
+        conn.close()
+    with freeze_time(T):
+        records = {r["host"]: r for r in list_json(["--database-connection", mariadb.url(db)])}
+    assert records["h1"]["disabled_reason"] == "é? bad?" and records["h1"]["status"] == "disabled"
+    assert records["h2"]["state"] == "up"
