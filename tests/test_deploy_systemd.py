@@ -15,7 +15,7 @@ import pytest
 from oslo_config import cfg
 
 from cloud import insert_services, service
-from helpers import list_json
+from helpers import list_json, run_cli
 from exporter import config
 
 DEPLOY = pathlib.Path(__file__).resolve().parent.parent / "deploy"
@@ -181,6 +181,16 @@ def test_an_instance_reads_its_own_files(mariadb, new_db, tmp_path):
     assert ETC + "regionone.conf" in argv, argv
     rows = run_list([word.replace(ETC, f"{tmp_path}/") for word in argv])
     assert [r["host"] for r in rows] == ["compute-9"]
+
+
+def test_a_configuration_error_is_the_exit_status_systemd_does_not_restart(tmp_path):
+    """RestartPreventExitStatus: a missing nova.conf will still be missing after a restart."""
+    (status,) = service_section(UNIT)["RestartPreventExitStatus"]
+    argv = exec_start(UNIT, SYSTEMD / "openstack-service-exporter.env")
+    mapped = {NOVA_CONF: str(tmp_path / "absent.conf"), ETC + "exporter.conf": str(DEPLOY / "exporter.conf.example")}
+    code, _, err = run_cli([mapped.get(word, word) for word in argv[1:]])
+    assert code == int(status), err
+    assert "absent.conf" in err
 
 
 def uncommented_example(tmp_path: pathlib.Path) -> pathlib.Path:
