@@ -1,0 +1,62 @@
+"""Asks real Nova (nova_judge.py in the Nova venv) for its verdicts, one long-lived process for many clouds."""
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import select
+import subprocess
+
+from verdicts import Verdict, zones
+
+JUDGE = pathlib.Path(__file__).with_name("nova_judge.py")
+ANSWER_TIMEOUT = 120  # seconds; Nova's own limit per cell is 60
+
+
+class NovaJudge:
+    def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
+        self.stderr_path = stderr_path
+        self._stderr = open(stderr_path, "w")
+        self.proc = subprocess.Popen([str(nova_python), str(JUDGE)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
+
+    def _fail(self, why: str):
+        tail = self.stderr_path.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"Nova judge {why}; its stderr ends with:\n{tail}")
+
+    def ask(self, conf: pathlib.Path, now: datetime.datetime) -> dict:
+        """Nova's raw answer: {"cells": [{"uuid", "name", "error", "services": [...]}]}."""
+        self.proc.stdin.write(json.dumps({"config": str(conf), "now": now.isoformat()}) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
+        if not ready:
+            self._fail(f"gave no answer within {ANSWER_TIMEOUT}s")
+        line = self.proc.stdout.readline()
+        if not line:
+            self._fail(f"exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+
+def verdicts(answer: dict) -> list[Verdict]:
+    """Nova's rows as Verdicts; a cell or a row Nova failed on is an error here (see the crash tests)."""
+    out = []
+    for cell in answer["cells"]:
+        assert cell["error"] is None, f"Nova failed on cell {cell['name']}: {cell['error']}"
+        for s in cell["services"]:
+            assert s["error"] is None, f"Nova failed on {cell['name']} {s['binary']} {s['host']}: {s['error']}"
+            out.append(Verdict(cell["name"], s["binary"], s["host"], s["state"], s["status"], s["forced_down"],
+                               zones(s["zone"]), s["disabled_reason"], s["updated_at"]))
+    return out
+
+
+def cell_answer(answer: dict, name: str) -> dict:
+    return next(c for c in answer["cells"] if c["name"] == name)
