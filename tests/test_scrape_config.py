@@ -3,50 +3,32 @@ exporter its whole reading budget while it still answers before Prometheus gives
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import shutil
 import subprocess
-import time
 import urllib.parse
 
 import pytest
 import yaml
 
 from exporter import config, http
-from helpers import free_port, get, start_exporter, stop_exporter
+from mariadb import free_port
+from promserver import JOB, Child, binary, http_get, promtool, seconds, start_exporter, wait_for
 
 SCRAPE = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "scrape"
 RULES = SCRAPE.parent / "rules.yml"
 CONFIGS = ["static.yml", "file_sd.yml"]
 
 
-def from_prometheus_package(binary: str) -> str:
-    """Debian's prometheus package ships prometheus and promtool (.ci/run installs it); as root,
-    install it if missing, else fail loudly."""
-    if not shutil.which(binary) and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"], check=True, env=env)
-    found = shutil.which(binary)
-    if not found:
-        pytest.fail(f"{binary} is missing: apt-get install prometheus", pytrace=False)
-    return found
-
-
-def promtool() -> str:
-    return from_prometheus_package("promtool")
-
-
 def check_config(path: pathlib.Path) -> subprocess.CompletedProcess:
-    return subprocess.run([promtool(), "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    return promtool("check", "config", str(path))
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_promtool_accepts_the_config(name):
     result = check_config(SCRAPE / name)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout
     assert "SUCCESS" in result.stdout
 
 
@@ -56,15 +38,7 @@ def test_promtool_checks_the_targets_files_too(tmp_path):
     shutil.copytree(SCRAPE, copy)
     (copy / "targets" / "broken.yml").write_text("- targets: 9185\n")
     result = check_config(copy / "file_sd.yml")
-    assert result.returncode != 0 and "SD file" in result.stdout + result.stderr
-
-
-def seconds(duration: str) -> float:
-    """A Prometheus duration such as 30s, 5m or 1m30s."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    parts = re.findall(r"(\d+)(ms|s|m|h)", duration)
-    assert "".join(n + u for n, u in parts) == duration, duration
-    return sum(int(n) * units[u] for n, u in parts)
+    assert result.returncode != 0 and "SD file" in result.stdout
 
 
 def jobs(name: str) -> list[dict]:
@@ -102,17 +76,11 @@ def test_the_job_is_named_as_the_rules_expect(name):
     assert {job["job_name"] for job in jobs(name)} == expected
 
 
-def query(prometheus: str, promql: str) -> list[dict]:
-    status, _, body = get(f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=10)
-    assert status == 200, body
-    return json.loads(body)["data"]["result"]
-
-
 @pytest.mark.e2e
 def test_a_real_prometheus_scrapes_the_exporter_through_file_sd(tmp_path):
     """file_sd.yml as committed, but for a faster clock and the example targets file aimed at a
     demo exporter on loopback: Prometheus finds it, scrapes it and adds the file's labels."""
-    exporter_port, prometheus_port = free_port(), free_port()
+    exporter, metrics_url = start_exporter(["demo"], tmp_path / "exporter.log")
     scrape = tmp_path / "scrape"
     shutil.copytree(SCRAPE, scrape)
     prometheus_yml = yaml.safe_load((scrape / "file_sd.yml").read_text())
@@ -122,33 +90,25 @@ def test_a_real_prometheus_scrapes_the_exporter_through_file_sd(tmp_path):
     job["file_sd_configs"][0]["refresh_interval"] = "1s"
     (scrape / "file_sd.yml").write_text(yaml.safe_dump(prometheus_yml))
     (targets_file,) = (scrape / "targets").glob("*.yml")
-    groups = yaml.safe_load(targets_file.read_text())
-    groups = [{"targets": [f"127.0.0.1:{exporter_port}"], "labels": groups[0]["labels"]}]
-    targets_file.write_text(yaml.safe_dump(groups))
+    labels = yaml.safe_load(targets_file.read_text())[0]["labels"]
+    target = urllib.parse.urlsplit(metrics_url).netloc
+    targets_file.write_text(yaml.safe_dump([{"targets": [target], "labels": labels}]))
 
-    exporter = start_exporter(["--exporter-listen_address", f"127.0.0.1:{exporter_port}", "demo"], exporter_port)
-    log = tmp_path / "prometheus.log"  # a file, not a pipe: a full pipe would stall Prometheus
-    with log.open("w") as log_file:
-        prometheus = subprocess.Popen(
-            [from_prometheus_package("prometheus"), f"--config.file={scrape / 'file_sd.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=log_file, stderr=log_file)
-    base = f"http://127.0.0.1:{prometheus_port}"
+    base = f"http://127.0.0.1:{free_port()}"
+    prometheus = Child([binary("prometheus"), f"--config.file={scrape / 'file_sd.yml'}",
+                        f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address={base[7:]}"],
+                       tmp_path / "prometheus.log")
+
+    def query(promql: str) -> list[dict]:
+        prometheus.check_alive()
+        body = http_get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        return json.loads(body)["data"]["result"] if body else []
+
     try:
-        deadline, up = time.monotonic() + 60, []
-        while time.monotonic() < deadline and not up:
-            assert prometheus.poll() is None, log.read_text()[-3000:]
-            try:
-                up = query(base, 'up{job="openstack-service-exporter"} == 1')
-            except OSError:
-                pass  # not listening yet
-            time.sleep(0.5)
-        assert up, "Prometheus did not scrape the exporter within 60 s: " + log.read_text()[-3000:]
-        assert up[0]["metric"]["region"] == groups[0]["labels"]["region"]
-        health = query(base, 'service_exporter_database_up{job="openstack-service-exporter"}')
-        assert health and {r["value"][1] for r in health} == {"1"}
-        assert {r["metric"]["region"] for r in health} == {groups[0]["labels"]["region"]}
+        (up,) = wait_for("Prometheus to scrape the exporter", lambda: query(f'up{{job="{JOB}"}} == 1'), timeout=60)
+        assert up["metric"]["region"] == labels["region"]
+        health = query(f'service_exporter_database_up{{job="{JOB}"}}')
+        assert health and {(r["metric"]["region"], r["value"][1]) for r in health} == {(labels["region"], "1")}
     finally:
-        prometheus.terminate()
-        prometheus.wait(30)
-        stop_exporter(exporter)
+        prometheus.stop()
+        exporter.stop()
