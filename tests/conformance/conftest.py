@@ -2,6 +2,7 @@
 nova-manage on the test MariaDB, and one Nova judge process for the whole run."""
 from __future__ import annotations
 
+import collections
 import pathlib
 import sys
 
@@ -32,3 +33,20 @@ def nova_judge(nova_deployment, nova_python, tmp_path_factory):
     judge = NovaJudge(nova_python, tmp_path_factory.mktemp("nova-judge") / "stderr.log")
     yield judge
     judge.close()
+
+
+TALLY = pytest.StashKey[collections.Counter]()
+
+
+@pytest.fixture(scope="session")
+def tally(request) -> collections.Counter:
+    """Clouds and rows compared in this run, printed at the end."""
+    return request.config.stash.setdefault(TALLY, collections.Counter())
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    counts = config.stash.get(TALLY, None)
+    if counts:
+        terminalreporter.write_line(
+            f"conformance with Nova 34.0.0: {counts['clouds']} clouds, {counts['rows']} rows compared "
+            f"on both `list --format json` and /metrics; clouds disagreeing: {counts['disagreeing']}")

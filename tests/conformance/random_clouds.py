@@ -57,7 +57,7 @@ class Aggregate:
 
 @dataclass(frozen=True)
 class Cloud:
-    seed: int
+    seed: int | None  # None: made by hand
     now: datetime.datetime  # the frozen instant: naive UTC, with microseconds
     options: Options
     services: dict[str, list[dict]]  # cell name -> rows of its services table (every column, id too)
