@@ -21,6 +21,7 @@ from .verdict import effective_down_time
 LOG = logging.getLogger(__name__)
 
 SCRAPE_TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
+HEALTH_PATHS = ("/healthz", "/-/healthy")
 GZIP_LEVEL = 1  # a 7 MB exposition: level 1 is ten times faster than 6 for a few percent more bytes
 
 
@@ -78,21 +79,22 @@ class MetricsApp:
         self.authorize = authorize
 
     def __call__(self, environ, start_response):
-        if self.authorize is not None and not self.authorize(environ):
-            start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
-                                                ("WWW-Authenticate", 'Basic realm="openstack-service-exporter"')])
-            return [b"Unauthorized\n"]
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"Method Not Allowed\n"]
+        if path in HEALTH_PATHS:
+            # NOTE: liveness probes (kubelet, load balancers) carry no credentials; "OK" reveals nothing.
+            return self._reply(start_response, "200 OK", "text/plain", b"OK\n")
+        if self.authorize is not None and not self.authorize(environ):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
+                                                ("WWW-Authenticate", 'Basic realm="openstack-service-exporter"')])
+            return [b"Unauthorized\n"]
         if path == "/metrics":
             return self._metrics(environ, start_response)
         if path == "/":
             return self._reply(start_response, "200 OK", "text/html; charset=utf-8", landing_page(self.settings))
-        if path in ("/healthz", "/-/healthy"):
-            return self._reply(start_response, "200 OK", "text/plain", b"OK\n")
         return self._reply(start_response, "404 Not Found", "text/plain", b"Not Found\n")
 
     def _metrics(self, environ, start_response):

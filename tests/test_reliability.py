@@ -158,6 +158,7 @@ def test_tls_and_basic_auth_with_real_clients(cloud, certs, tmp_path):
         assert get(base + "/metrics", headers=auth("prometheus", "wrong"), context=client)[0] == 401
         assert get(base + "/metrics", headers=auth("stranger", "pr0m-pass"), context=client)[0] == 401
         assert get(base + "/", context=client)[0] == 401  # the landing page is inventory too
+        assert get(base + "/healthz", context=client)[:3:2] == (200, b"OK\n")  # probes carry no credentials
         assert len(series(scrape(base, headers=auth("prometheus", "pr0m-pass"), context=client), "service_up")) == 30
         # Plain HTTP to the TLS port gets nothing useful.
         status = None
