@@ -48,5 +48,6 @@ def pytest_terminal_summary(terminalreporter, config):
     counts = config.stash.get(TALLY, None)
     if counts:
         terminalreporter.write_line(
-            f"conformance with Nova 34.0.0: {counts['clouds']} clouds, {counts['rows']} rows compared "
-            f"on both `list --format json` and /metrics; clouds disagreeing: {counts['disagreeing']}")
+            f"conformance with Nova 34.0.0: {counts['clouds']} clouds, {counts['rows']} rows compared on both "
+            f"`list --format json` and /metrics, {counts['api_rows']} of them also with GET /os-services; "
+            f"clouds disagreeing: {counts['disagreeing']}")

@@ -16,7 +16,7 @@ from exporter import config
 from exporter.cli import database_driver, main
 from exporter.collector import SnapshotCollector
 from exporter.snapshot import Reader
-from verdicts import Verdict, zones
+from verdicts import Verdict, naive_iso, zones
 
 EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -42,8 +42,7 @@ def listed(conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetim
 
 def from_listing(records: list[dict]) -> list[Verdict]:
     return [Verdict(r["cell"], r["binary"], r["host"], r["state"], r["status"], r["forced_down"],
-                    zones(r["zone"]), r["disabled_reason"],
-                    None if r["updated_at"] is None else r["updated_at"].removesuffix("Z"))
+                    zones(r["zone"]), r["disabled_reason"], naive_iso(r["updated_at"]))
             for r in records]
 
 

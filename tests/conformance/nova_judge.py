@@ -15,6 +15,10 @@ the API binaries dropped, and servicegroup.API().service_is_up judged at `now`
 (oslo_utils.timeutils.set_time_override). A cell Nova fails on is reported with its error instead of
 rows; a row whose verdict raises is reported with the error (the API would answer 500).
 
+With "serve": true in the request, it answers {"url": ...} instead: Nova's real compute API
+(os-services-paste.ini beside this file), rebuilt for that nova.conf, served on 127.0.0.1 and frozen
+at `now` until the next request.
+
 This file must not import the exporter: it is the independent side of the comparison.
 """
 from __future__ import annotations
@@ -22,12 +26,18 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import pathlib
 import sys
+import threading
 import warnings
+import wsgiref.simple_server
 
 warnings.simplefilter("ignore")
 
 import nova.conf  # noqa: E402
+import paste.deploy  # noqa: E402
+import webob.dec  # noqa: E402
+from nova.api import wsgi  # noqa: E402
 from nova import config as nova_config  # noqa: E402
 from nova import context as nova_context  # noqa: E402
 from nova import objects  # noqa: E402
@@ -36,6 +46,7 @@ from oslo_utils import timeutils  # noqa: E402
 
 CONF = nova.conf.CONF
 API_BINARIES = ("nova-osapi_compute", "nova-metadata")  # nova/api/openstack/compute/services.py
+PASTE = pathlib.Path(__file__).with_name("os-services-paste.ini")
 
 
 def load_config(path: str, first: bool) -> None:
@@ -88,17 +99,58 @@ def judge(now: datetime.datetime) -> dict:
     return {"cells": cells}
 
 
+class AdminContext(wsgi.Middleware):
+    """What Keystone's filters would leave behind for a cloud administrator."""
+
+    @webob.dec.wsgify(RequestClass=wsgi.Request)
+    def __call__(self, req):
+        req.environ["nova.context"] = nova_context.RequestContext(
+            user_id="conformance", project_id="conformance", roles=["admin", "member", "reader"], is_admin=True)
+        return self.application
+
+
+class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class ComputeApi:
+    """Nova's compute API on 127.0.0.1. The app is rebuilt for every cloud: its ServiceController
+    reads the down time once, when it is made."""
+
+    def __init__(self):
+        self.app = None
+        self.server = wsgiref.simple_server.make_server("127.0.0.1", 0, self, handler_class=QuietHandler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+    def serve(self) -> str:
+        self.app = paste.deploy.loadapp(f"config:{PASTE}", name="osapi_compute")
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/v2.1"
+
+
 def main() -> int:
     # Only answers go to the real stdout; whatever Nova prints lands on stderr.
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     objects.register_all()
+    api = None
     first = True
     for line in sys.stdin:
         request = json.loads(line)
+        timeutils.clear_time_override()
         load_config(request["config"], first)
         first = False
-        answer = judge(datetime.datetime.fromisoformat(request["now"]))
+        now = datetime.datetime.fromisoformat(request["now"])
+        if request.get("serve"):
+            api = api or ComputeApi()
+            timeutils.set_time_override(now)  # kept while the client asks the API
+            answer = {"url": api.serve()}
+        else:
+            answer = judge(now)
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
     return 0

@@ -6,11 +6,13 @@ import json
 import pathlib
 import select
 import subprocess
+import urllib.request
 
-from verdicts import Verdict, zones
+from verdicts import Verdict, naive_iso, zones
 
 JUDGE = pathlib.Path(__file__).with_name("nova_judge.py")
 ANSWER_TIMEOUT = 120  # seconds; Nova's own limit per cell is 60
+MICROVERSION = "2.11"  # the first to show forced_down
 
 
 class NovaJudge:
@@ -26,7 +28,14 @@ class NovaJudge:
 
     def ask(self, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Nova's raw answer: {"cells": [{"uuid", "name", "error", "services": [...]}]}."""
-        self.proc.stdin.write(json.dumps({"config": str(conf), "now": now.isoformat()}) + "\n")
+        return self._request({"config": str(conf), "now": now.isoformat()})
+
+    def serve(self, conf: pathlib.Path, now: datetime.datetime) -> str:
+        """The base URL of Nova's compute API for this nova.conf, frozen at `now` until the next request."""
+        return self._request({"config": str(conf), "now": now.isoformat(), "serve": True})["url"]
+
+    def _request(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
         if not ready:
@@ -60,3 +69,15 @@ def verdicts(answer: dict) -> list[Verdict]:
 
 def cell_answer(answer: dict, name: str) -> dict:
     return next(c for c in answer["cells"] if c["name"] == name)
+
+
+def os_services(base_url: str) -> list[Verdict]:
+    """GET /os-services of Nova's real API, as an operator's client sends it (no cell in the answer)."""
+    request = urllib.request.Request(f"{base_url}/os-services",
+                                     headers={"OpenStack-API-Version": f"compute {MICROVERSION}",
+                                              "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT) as response:
+        assert response.headers["OpenStack-API-Version"] == f"compute {MICROVERSION}"
+        services = json.load(response)["services"]
+    return [Verdict(None, s["binary"], s["host"], s["state"], s["status"], s["forced_down"], zones(s["zone"]),
+                    s["disabled_reason"], naive_iso(s["updated_at"])) for s in services]

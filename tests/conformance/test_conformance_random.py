@@ -3,8 +3,9 @@
 For every cloud (random_clouds.generate(seed)): its rows are written into the deployment's databases,
 its nova.conf is written, and at one frozen instant Nova (nova_judge.py, in Nova's venv) and the
 exporter (`list --format json` under freezegun, and the /metrics exposition parsed back) each give
-every listed service's state, status, forced_down, zone, disabled_reason and updated_at. Any
-difference fails with both rows side by side and the seed that rebuilds the cloud.
+every listed service's state, status, forced_down, zone, disabled_reason and updated_at; every
+second cloud is also asked through Nova's real compute API (GET /os-services, microversion 2.11).
+Any difference fails with both rows side by side and the seed that rebuilds the cloud.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ CLOUDS_PER_BATCH = 30
 FIRST_SEED = 20260101
 SEEDS = range(FIRST_SEED, FIRST_SEED + BATCHES * CLOUDS_PER_BATCH)
 API_BINARIES = ("nova-osapi_compute", "nova-metadata")
+API_EVERY = 2  # every second cloud is also asked through Nova's real GET /os-services
 
 
 def as_labels(nova: list[Verdict]) -> list[Verdict]:
@@ -33,8 +35,8 @@ def as_labels(nova: list[Verdict]) -> list[Verdict]:
     return [dataclasses.replace(v, disabled_reason=v.disabled_reason or "") for v in nova]
 
 
-def compare_cloud(cloud, deployment, judge, conf) -> tuple[list[Verdict], list[str]]:
-    """Nova's verdicts and every disagreement of the exporter's two outputs with them."""
+def compare_cloud(cloud, deployment, judge, conf) -> tuple[collections.Counter, list[str]]:
+    """Counts of what was compared, and every disagreement of the exporter's outputs with Nova."""
     deployment.load(cloud)
     deployment.write_conf(conf, cloud.options)
     nova = nova_side.verdicts(judge.ask(conf, cloud.now))
@@ -42,14 +44,21 @@ def compare_cloud(cloud, deployment, judge, conf) -> tuple[list[Verdict], list[s
     def context(key):
         return repr(cloud.row(*key))
 
+    counts = collections.Counter(v.state for v in nova)
+    counts["rows"] = len(nova)
     seen, records = exporter_side.listed(conf, cloud.now)
     nova_then = nova if seen == cloud.now else nova_side.verdicts(judge.ask(conf, seen))
     problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in
                 differences(nova_then, exporter_side.from_listing(records), ALL_FIELDS, context)]
     problems += frozen_clock_problems(cloud, seen, records)
+    if cloud.seed % API_EVERY == 0:
+        api = nova_side.os_services(judge.serve(conf, seen))
+        counts["api_rows"] = len(api)
+        problems += [f"GET /os-services (at {seen.isoformat()}): {d}" for d in
+                     differences(api, exporter_side.from_listing(records), ALL_FIELDS, key=lambda v: v.host_key)]
     scraped = exporter_side.from_exposition(exporter_side.scraped(conf, cloud.now))
     problems += [f"/metrics: {d}" for d in differences(as_labels(nova), scraped, METRIC_FIELDS, context)]
-    return nova, problems
+    return counts, problems
 
 
 def frozen_clock_problems(cloud, now, records) -> list[str]:
@@ -67,15 +76,15 @@ def frozen_clock_problems(cloud, now, records) -> list[str]:
 
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_nova(batch, nova_deployment, nova_judge, tmp_path, tally):
-    states, failures = collections.Counter(), []
+    counts, failures = collections.Counter(), []
     for seed in SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]:
         cloud = random_clouds.generate(seed)
-        nova, problems = compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{seed}.conf")
-        states.update(v.state for v in nova)
+        found, problems = compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{seed}.conf")
+        counts.update(found)
         if problems:
             failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
-    tally.update(clouds=CLOUDS_PER_BATCH, rows=states.total(), disagreeing=len(failures))
-    assert states["up"] > 3 * CLOUDS_PER_BATCH and states["down"] > 3 * CLOUDS_PER_BATCH, states
+    tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], api_rows=counts["api_rows"], disagreeing=len(failures))
+    assert counts["up"] > 3 * CLOUDS_PER_BATCH and counts["down"] > 3 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)
 
 

@@ -1,14 +1,14 @@
 """One service's verdict as any side states it, and the side-by-side report of disagreements."""
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
-
-Key = tuple  # (cell, binary, host)
+from typing import Callable
 
 
 @dataclass(frozen=True)
 class Verdict:
-    cell: str
+    cell: str | None                # None: GET /os-services does not say which cell
     binary: str | None
     host: str | None
     state: str                      # up | down
@@ -16,11 +16,15 @@ class Verdict:
     forced_down: bool
     zone: frozenset[str]            # Nova joins several zones in unstable set order: compared as a set
     disabled_reason: str | None
-    updated_at: str | None = None   # naive UTC ISO 8601; not part of /metrics
+    updated_at: str | None = None   # naive UTC ISO 8601, whole seconds; not part of /metrics
 
     @property
-    def key(self) -> Key:
+    def key(self) -> tuple:
         return (self.cell, self.binary, self.host)
+
+    @property
+    def host_key(self) -> tuple:
+        return (self.binary, self.host)
 
 
 ALL_FIELDS = ("state", "status", "forced_down", "zone", "disabled_reason", "updated_at")
@@ -32,12 +36,11 @@ def zones(text: str) -> frozenset[str]:
     return frozenset(text.split(","))
 
 
-def by_key(verdicts: list[Verdict], side: str) -> dict[Key, Verdict]:
-    table: dict[Key, Verdict] = {}
-    for v in verdicts:
-        assert v.key not in table, f"{side} lists {v.key} twice: {table[v.key]} and {v}"
-        table[v.key] = v
-    return table
+def naive_iso(text: str | None) -> str | None:
+    """'2012-10-29T13:42:02.000000', '...Z' or '...+00:00' -> '2012-10-29T13:42:02'."""
+    if text is None:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None).isoformat()
 
 
 def _show(v: Verdict | None, name: str) -> str:
@@ -47,20 +50,33 @@ def _show(v: Verdict | None, name: str) -> str:
     return ",".join(sorted(value)) if isinstance(value, frozenset) else repr(value)
 
 
+def _grouped(verdicts: list[Verdict], key, compared) -> dict[tuple, list[Verdict]]:
+    groups: dict[tuple, list[Verdict]] = {}
+    for v in verdicts:
+        groups.setdefault(key(v), []).append(v)
+    for rows in groups.values():
+        rows.sort(key=lambda v: repr([getattr(v, f) for f in compared]))
+    return groups
+
+
 def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[str, ...],
-                context=lambda key: "") -> list[str]:
-    """Every (cell, binary, host) on which the two sides disagree, both rows printed side by side."""
-    left, right = by_key(nova, "Nova"), by_key(exporter, "the exporter")
+                context: Callable[[tuple], str] = lambda key: "",
+                key: Callable[[Verdict], tuple] = lambda v: v.key) -> list[str]:
+    """Every key on which the two sides disagree, both rows printed side by side. Rows that share a
+    key (only when the key leaves out the cell) are compared as a multiset."""
+    left, right = _grouped(nova, key, compared), _grouped(exporter, key, compared)
     out = []
-    for key in sorted(left.keys() | right.keys(), key=repr):
-        a, b = left.get(key), right.get(key)
-        if a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in compared):
+    for k in sorted(left.keys() | right.keys(), key=repr):
+        a, b = left.get(k, []), right.get(k, [])
+        if [[getattr(v, f) for f in compared] for v in a] == [[getattr(v, f) for f in compared] for v in b]:
             continue
-        lines = [f"  {key}:", f"    {'field':<16} {'Nova 34.0.0':<32} exporter"]
-        for name in compared:
-            mark = "" if a and b and getattr(a, name) == getattr(b, name) else "   <== differs"
-            lines.append(f"    {name:<16} {_show(a, name):<32} {_show(b, name)}{mark}")
-        extra = context(key)
+        lines = [f"  {k}:", f"    {'field':<16} {'Nova 34.0.0':<32} exporter"]
+        for i in range(max(len(a), len(b))):
+            x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
+            for name in compared:
+                same = x is not None and y is not None and getattr(x, name) == getattr(y, name)
+                lines.append(f"    {name:<16} {_show(x, name):<32} {_show(y, name)}{'' if same else '   <== differs'}")
+        extra = context(k)
         if extra:
             lines.append(f"    row: {extra}")
         out.append("\n".join(lines))
