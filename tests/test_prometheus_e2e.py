@@ -103,10 +103,12 @@ def prometheus(exporter_url, tmp_path):
 
 
 def service_down_alerts(prometheus: Prometheus) -> list[dict]:
+    """NovaServiceDown alerts of the stopped host. (Another live host may go pending if a loaded
+    machine stalls the heartbeat thread for seconds; that is not what this test is about.)"""
     alerts = prometheus.alerts("NovaServiceDown")
     # The retired (disabled) and the fenced (forced-down) computes are down, but must never page.
-    assert {a["labels"]["host"] for a in alerts} <= {STOPPED}, alerts
-    return alerts
+    assert not {a["labels"]["host"] for a in alerts} & {"cmp-retired", "cmp-fenced"}, alerts
+    return [a for a in alerts if a["labels"]["host"] == STOPPED]
 
 
 def substitute(expr: str) -> str:
