@@ -243,12 +243,13 @@ def overview_panels() -> list[dict]:
                target(f"{count} - {up}", ref="C", table=True),
                target(per_group.format("cell_zone_binary:service_disabled:sum"), ref="D", table=True),
                target(per_group.format("cell_zone_binary:service_forced_down:sum"), ref="E", table=True)],
-              12, 9, transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
-                  "excludeByName": {"Time": True},
-                  "renameByName": {"Value #A": "listed", "Value #B": "up", "Value #C": "down",
-                                   "Value #D": "disabled", "Value #E": "forced down"}}}],
-              overrides=[rename("Value #C", "down", **{"custom.cellOptions": {"type": "color-text"},
-                                                        "thresholds": thresholds((None, "green"), (1, "red"))})],
+              12, 9, transformations=[{"id": "merge", "options": {}},
+                                      {"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+              # Overrides match the names fields have after the transformations: rename here, not there.
+              overrides=[rename("Value #A", "listed"), rename("Value #B", "up"),
+                         rename("Value #C", "down", **{"custom.cellOptions": {"type": "color-text"},
+                                                      "thresholds": thresholds((None, "green"), (1, "red"))}),
+                         rename("Value #D", "disabled"), rename("Value #E", "forced down")],
               options={"showHeader": True, "sortBy": [{"displayName": "down", "desc": True}]}),
         panel("timeseries", "Share of enabled computes down, by zone", "Share of the enabled nova-compute "
               "services of each zone that are down, against the threshold of NovaComputeCapacityLoss.",
