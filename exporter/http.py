@@ -98,15 +98,17 @@ class MetricsApp:
         return self._reply(start_response, "404 Not Found", "text/plain", b"Not Found\n")
 
     def _metrics(self, environ, start_response):
-        from .exposition import exposition, gzipped  # the fast writer of the per-service families
+        from .exposition import Renderer  # the fast writer of the per-service families
 
+        # NOTE: one Renderer per app (it keeps the last reading's compressed services, shared by
+        # the scrapes that show that reading); setdefault is atomic, so two first scrapes agree.
+        renderer = self.__dict__.get("_renderer") or self.__dict__.setdefault("_renderer", Renderer(GZIP_LEVEL))
         snapshot = self.source.get(scrape_budget(environ, self.settings))
-        body = exposition(snapshot, self.settings, self.clock(), self.driver)
+        gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        body = renderer.body(snapshot, self.settings, self.clock(), self.driver, gzipped)
         headers = [("Content-Type", CONTENT_TYPE_LATEST)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzipped(body, GZIP_LEVEL)
+        if gzipped:
             headers.append(("Content-Encoding", "gzip"))
-        body = list(body)
         headers.append(("Content-Length", str(sum(map(len, body)))))
         start_response("200 OK", headers)
         return body

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import urllib.request
 
 from hypothesis import HealthCheck, given, settings as hsettings
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cloud import insert_services, service
 from exporter.collector import families
 from exporter.config import Settings
-from exporter.exposition import escape, exposition, gzipped
+from exporter.exposition import Renderer, escape, exposition
 from exporter.snapshot import API_CELL, CellHealth, Snapshot
 from exporter.verdict import MICROS, ServiceRow
 from helpers import served
@@ -103,11 +104,39 @@ def test_escape_is_prometheus_clients():
         assert f'host="{escape(text)}"'.encode() in body
 
 
-def test_gzipped_is_one_gzip_stream_of_the_chunks():
-    chunks = list(exposition(snapshot_of([row(id_=i, host=f"h{i}") for i in range(300)]), Settings(), NOW, "x"))
-    assert len(chunks) > 1
-    assert gzip.decompress(b"".join(gzipped(iter(chunks), 1))) == b"".join(chunks)
-    assert gzip.decompress(b"".join(gzipped([], 1))) == b""
+def test_renderer_gzip_is_one_stream_of_the_same_bytes_and_shared_per_reading():
+    snap = snapshot_of([row(id_=i, host=f"h{i}") for i in range(300)])
+    renderer = Renderer(1)
+    plain = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=False)
+    assert b"".join(plain) == reference(snap, Settings())
+    first = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)
+    later = renderer.body(snap, Settings(), NOW + 7 * MICROS, "mysqldb", gzip=True)  # a scrape of the same reading
+    assert gzip.decompress(b"".join(first)) == reference(snap, Settings())
+    assert b"service_exporter_snapshot_age_seconds 7.005" in gzip.decompress(b"".join(later))
+    assert all(a is b for a, b in zip(first[:-1], later[:-1]))  # the services were compressed once
+    other = snapshot_of([row(id_=1, host="other")])
+    assert gzip.decompress(b"".join(renderer.body(other, Settings(), NOW, "mysqldb", gzip=True))) == \
+        reference(other, Settings())
+
+
+def test_concurrent_scrapes_of_one_reading_share_one_rendering():
+    snap = snapshot_of([row(id_=i, host=f"h{i}") for i in range(2000)])
+    renderer = Renderer(1)
+    bodies: list[list[bytes]] = []
+    barrier = threading.Barrier(8)
+
+    def scrape():
+        barrier.wait()
+        bodies.append(renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True))
+
+    threads = [threading.Thread(target=scrape) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(bodies) == 8
+    assert len({id(body[0]) for body in bodies}) == 1
+    assert {gzip.decompress(b"".join(body)) for body in bodies} == {reference(snap, Settings())}
 
 
 text_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
