@@ -65,7 +65,7 @@ class NaiveExporter:
                 engine = self.cells[url] = sa.create_engine(url)
             with engine.connect() as conn:
                 rows = conn.execute(SERVICES_SQL).all()
-            now = datetime.datetime.utcnow()
+            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
             for r in rows:
                 zone = (",".join(sorted(zones.get(r.host, ()))) or "nova") if r.topic == "compute" else "internal"
                 labels = [name, r.binary or "", r.host or "", zone]
