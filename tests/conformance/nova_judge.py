@@ -15,6 +15,8 @@ the API binaries dropped, and servicegroup.API().service_is_up judged at `now`
 (oslo_utils.timeutils.set_time_override). A cell Nova fails on is reported with its error instead of
 rows; a row whose verdict raises is reported with the error (the API would answer 500).
 
+An exception while answering is sent back as {"failed": "<traceback>"}.
+
 With "serve": true in the request, it answers {"url": ...} instead: Nova's real compute API
 (os-services-paste.ini beside this file), rebuilt for that nova.conf, served on 127.0.0.1 and frozen
 at `now` until the next request.
@@ -29,6 +31,7 @@ import os
 import pathlib
 import sys
 import threading
+import traceback
 import warnings
 import wsgiref.simple_server
 
@@ -142,15 +145,18 @@ def main() -> int:
     for line in sys.stdin:
         request = json.loads(line)
         timeutils.clear_time_override()
-        load_config(request["config"], first)
-        first = False
-        now = datetime.datetime.fromisoformat(request["now"])
-        if request.get("serve"):
-            api = api or ComputeApi()
-            timeutils.set_time_override(now)  # kept while the client asks the API
-            answer = {"url": api.serve()}
-        else:
-            answer = judge(now)
+        try:
+            load_config(request["config"], first)
+            first = False
+            now = datetime.datetime.fromisoformat(request["now"])
+            if request.get("serve"):
+                api = api or ComputeApi()
+                timeutils.set_time_override(now)  # kept while the client asks the API
+                answer = {"url": api.serve()}
+            else:
+                answer = judge(now)
+        except Exception:  # one bad request fails one test, not every later one
+            answer = {"failed": traceback.format_exc()}
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
     return 0

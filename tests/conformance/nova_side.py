@@ -39,11 +39,15 @@ class NovaJudge:
         self.proc.stdin.flush()
         ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
         if not ready:
+            self.proc.kill()  # a late answer would be taken for the next request's
             self._fail(f"gave no answer within {ANSWER_TIMEOUT}s")
         line = self.proc.stdout.readline()
         if not line:
             self._fail(f"exited with {self.proc.wait()}")
-        return json.loads(line)
+        answer = json.loads(line)
+        if "failed" in answer:
+            raise RuntimeError(f"Nova judge failed on {request}:\n{answer['failed']}")
+        return answer
 
     def close(self) -> None:
         self.proc.stdin.close()
