@@ -118,8 +118,9 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
     api.dispose()
 
     def service(host, binary, topic, **extra):
+        # Every row names every column: a multi-row INSERT takes its column list from the first row.
         row = {"host": host, "binary": binary, "topic": topic, "report_count": 0, "disabled": False,
-               "deleted": 0, "forced_down": False, "version": 66, "uuid": str(uuidlib.uuid4()),
+               "disabled_reason": None, "deleted": 0, "forced_down": False, "version": 66, "uuid": str(uuidlib.uuid4()),
                "created_at": now - datetime.timedelta(days=30), "updated_at": now, "last_seen_up": now}
         row.update(extra)
         return row

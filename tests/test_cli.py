@@ -121,6 +121,8 @@ def test_demo_shows_services_going_down_and_up():
         assert ("cell0", "nova-osapi_compute", "ctl-01") not in first
         text = scrape(base)
         assert {dict(k[1])["zone"] for k in samples(text) if k[0] == "service_up"} == {"az1", "az2", "nova", "internal"}
+        reasons = {dict(k[1])["host"]: dict(k[1])["disabled_reason"] for k in samples(text) if k[0] == "service_info"}
+        assert reasons["cmp-az2-01"].startswith("AUTO: ") and reasons["cmp-az2-02"] == ""
         deadline, seen_up = time.monotonic() + 20, False
         while time.monotonic() < deadline and not seen_up:
             time.sleep(0.5)
