@@ -66,3 +66,25 @@ def test_golden_with_prefix_and_overridden_down_time():
                         default_availability_zone="zone-default", internal_service_availability_zone="ctl")
     text = render(families(snapshot(), settings, to_us(T), "mysqldb")).decode()
     check("metrics_prefixed.prom", text)
+
+
+def test_collector_on_its_own_registry():
+    """The collector works with prometheus_client's registry too; nothing runs at registration."""
+    from prometheus_client import CollectorRegistry
+
+    from exporter.collector import SnapshotCollector
+
+    calls = []
+
+    def get_snapshot():
+        calls.append(1)
+        return snapshot()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(get_snapshot, Settings(), lambda: to_us(T), "pymysql"))
+    assert calls == []  # no database reading at registration
+    labels = {"cell": "cell1", "binary": "nova-compute", "host": "cmp1", "zone": "az1"}
+    assert registry.get_sample_value("service_up", labels) == 1.0
+    assert registry.get_sample_value("service_disabled", labels) == 1.0
+    assert registry.get_sample_value("service_exporter_database_up", {"cell": "cell2"}) == 0.0
+    assert len(calls) == 2  # a fresh reading at every collect
