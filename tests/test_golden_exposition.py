@@ -87,4 +87,4 @@ def test_collector_on_its_own_registry():
     assert registry.get_sample_value("service_up", labels) == 1.0
     assert registry.get_sample_value("service_disabled", labels) == 1.0
     assert registry.get_sample_value("service_exporter_database_up", {"cell": "cell2"}) == 0.0
-    assert len(calls) == 2  # a fresh reading at every collect
+    assert len(calls) == 3  # a fresh reading at every collect (get_sample_value collects)
