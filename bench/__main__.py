@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--duration", type=float, default=60)
     soak.add_argument("--size", type=int, default=10000)
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
+    whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
+    whatif.add_argument("--sizes", default="10000,100000")
     commands.add_parser("report", help="write RESULTS.md again from bench/results/*.json")
     args = parser.parse_args(argv)
 
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(machine=machine, seconds=time.monotonic() - started,
                                command="python3 -m bench " + shlex.join(argv))
                 report.save("run", results)
+            elif args.command == "whatif":
+                from . import whatif as patched
+
+                results = patched.whatif(db, workdir, [int(s) for s in args.sizes.split(",") if s], log)
+                report.save("whatif", results)
             else:
                 from . import soak as soaker
 

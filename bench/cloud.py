@@ -182,3 +182,18 @@ def refresh(db, cloud: Cloud) -> None:
                    " updated_at = updated_at + INTERVAL %s SECOND,"
                    " last_seen_up = last_seen_up + INTERVAL %s SECOND", (seconds, seconds, seconds), database=name)
     cloud.built_at = now
+
+
+def move_cell(src, dst, cloud: Cloud, name: str, url: str) -> None:
+    """Moves the cell database `name` from server `src` to server `dst` (rows copied with multi-row
+    INSERTs) and points its cell mapping at `url`."""
+    dst.create_database(name, "services")
+    with closing(src.admin(name)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM services")
+        columns = tuple(d[0] for d in cur.description)
+        rows = list(cur.fetchall())
+    with closing(dst.admin(name)) as conn:
+        insert_rows(conn, "services", columns, rows)
+    src.execute(f"DROP DATABASE `{name}`")
+    src.execute("UPDATE cell_mappings SET database_connection = %s WHERE name = %s",
+                (url, f"cell{cloud.cell_dbs.index(name) + 1}"), database=cloud.api_db)

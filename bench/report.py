@@ -197,8 +197,9 @@ def _soak_section(soak: dict) -> list[str]:
     out = ["## Load and soak", "",
            f"`python3 -m bench soak`: {soak['scrapers']} concurrent scrapers for {soak['duration']:.0f} s against "
            f"{soak['size']:,} services in {soak['cells']} cells (one cell on a second MariaDB server, stopped at "
-           f"{soak['stop_at']:.0f} s and started again at {soak['start_at']:.0f} s), loopback only, driver "
-           f"{soak['driver']}.", "",
+           f"{soak['stop_at']:.1f} s, started again at {soak['restart_at']:.1f} s and answering at "
+           f"{soak['start_at']:.1f} s), after {soak.get('warmup', 0):.0f} s of the same load to warm up; loopback "
+           f"only, driver {soak['driver']}.", "",
            f"- scrapes: {soak['scrapes']:,} answered, {soak['errors']} errors "
            f"({soak['non_200']} not 200, {soak['failed']} failed connections); median "
            f"{soak['latency'].median * 1000:.0f} ms, p90 {soak['latency'].p90 * 1000:.0f} ms, "
@@ -206,18 +207,39 @@ def _soak_section(soak: dict) -> list[str]:
            f"- while the cell server was down: {soak['scrapes_cell_down']:,} scrapes, all HTTP 200 with "
            f"`service_exporter_database_up{{cell=\"{soak['killed_cell']}\"}} 0`: "
            f"{'yes' if soak['down_seen'] else 'NO'}; back to 1 after the restart: "
-           f"{'yes' if soak['recovered'] else 'NO'} ({soak['recovery_seconds']:.1f} s after the server answered)",
+           f"{'yes' if soak['recovered'] else 'NO'} (seen {soak['recovery_seconds']:.1f} s after the restart began)",
            f"- database rounds: {soak['rounds']:,} for {soak['scrapes']:,} scrapes (single-flight)", "",
            "| exporter process | first 10 s (min–max) | last 10 s (min–max) | growth |", "| --- | --- | --- | --- |"]
     for key, label in (("rss_kb", "RSS (kB)"), ("fds", "open file descriptors"), ("threads", "threads")):
         out.append(f"| {label} | {first[key][0]:,}–{first[key][1]:,} | {last[key][0]:,}–{last[key][1]:,} | "
                    f"{'none' if last[key][1] <= first[key][1] else f'+{last[key][1] - first[key][1]:,}'} |")
-    out += ["", f"Verdict: {'PASS' if soak['passed'] else 'FAIL'} ({soak['verdict']}).", ""]
+    before, after = soak["idle_before"], soak["idle_after"]
+    out += ["", f"At rest ({3:.0f} s after the last scrape), before the run and after it: "
+                f"{before['fds']} / {after['fds']} file descriptors, {before['threads']} / {after['threads']} threads, "
+                f"RSS {before['rss_kb']:,} / {after['rss_kb']:,} kB.", "",
+            f"Verdict: {'PASS' if soak['passed'] else 'FAIL'} ({soak['verdict']}).", ""]
+    return out
+
+
+def _whatif_section(whatif: dict) -> list[str]:
+    if not whatif:
+        return []
+    out = ["## Changes proposed outside bench/, measured by patching them in (`python3 -m bench whatif`)", "",
+           "A full scrape in process (WSGI call: read, verdict, render, gzip; mysqlclient), and the "
+           "statements one scrape sends (MariaDB's global status counters).", ""]
+    for size, variants in whatif.items():
+        out += [f"### {int(size):,} services", "", "| variant | scrape, median ms (p10–p90; min–max) | "
+                "SELECT / ROLLBACK / ping per scrape |", "| --- | --- | --- |"]
+        for name, v in variants.items():
+            st = v["statements"]
+            out.append(f"| {name} | {_ms(v['scrape'])} | {st['Com_select']} / {st['Com_rollback']} / "
+                       f"{st['Com_admin_commands']} |")
+        out.append("")
     return out
 
 
 def write() -> None:
-    run, soak = _load("run"), _load("soak")
+    run, soak, whatif = _load("run"), _load("soak"), _load("whatif")
     out = ["# Benchmark results", "",
            "Made by the commands below on the machine described; every figure is a median over repeated runs "
            "with its spread, taken in one process run so that the ratios are fair.", "",
@@ -250,5 +272,9 @@ def write() -> None:
         out += _profile_section(run)
         if run.get("notes"):
             out += ["## Notes", ""] + [f"- {n}" for n in run["notes"]] + [""]
+    out += _whatif_section(whatif)
     out += _soak_section(soak)
+    analysis = HERE / "ANALYSIS.md"
+    if analysis.exists():
+        out += ["", analysis.read_text().strip()]
     RESULTS_MD.write_text("\n".join(out).rstrip() + "\n")

@@ -141,6 +141,16 @@ def _gzip_compressor(level: int):
     return zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip header and trailer
 
 
+class _Rendering:
+    """One reading's per-service families, compressed once (under its own lock) for every scrape."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.lock = threading.Lock()
+        self.pieces: list[bytes] | None = None
+        self.compressor = None  # its state after the pieces: each scrape appends to a copy
+
+
 class Renderer:
     """/metrics bodies. Scrapes that show the same reading (coalesced by SharedReader) share one
     rendering and compression of its per-service families: ten concurrent scrapes cost one.
@@ -153,21 +163,31 @@ class Renderer:
     def __init__(self, level: int):
         self.level = level
         self._lock = threading.Lock()
-        self._kept: tuple[Snapshot, list[bytes], object] | None = None  # reading, gzip pieces, compressor
+        self._kept: list[_Rendering] = []  # newest last
 
     def body(self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: bool) -> list[bytes]:
         if not gzip:
             return list(exposition(snapshot, settings, render_now, driver))
-        with self._lock:  # a second scrape of the same reading waits for the first one's rendering
-            if self._kept is None or self._kept[0] is not snapshot:
+        rendering = self._rendering(snapshot)
+        with rendering.lock:  # a second scrape of the same reading waits for the first one's work
+            if rendering.pieces is None:
                 compressor = _gzip_compressor(self.level)
                 services = service_exposition(judged_services(snapshot, settings), settings.metric_prefix)
-                pieces = [piece for piece in map(compressor.compress, services) if piece]
-                self._kept = (snapshot, pieces, compressor)
-            _, pieces, kept = self._kept
-            compressor = kept.copy()
+                rendering.pieces = [piece for piece in map(compressor.compress, services) if piece]
+                rendering.compressor = compressor
+            compressor = rendering.compressor.copy()
         tail = compressor.compress(_health(snapshot, settings, render_now, driver)) + compressor.flush()
-        return pieces + [tail]
+        return rendering.pieces + [tail]
+
+    def _rendering(self, snapshot: Snapshot) -> _Rendering:
+        with self._lock:
+            for kept in self._kept:
+                if kept.snapshot is snapshot:
+                    return kept
+            rendering = _Rendering(snapshot)
+            # Two readings are kept: while the scrapes of one are being answered, the next arrives.
+            self._kept = self._kept[-1:] + [rendering]
+            return rendering
 
 
 def _health(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> bytes:

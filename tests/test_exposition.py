@@ -117,6 +117,13 @@ def test_renderer_gzip_is_one_stream_of_the_same_bytes_and_shared_per_reading():
     other = snapshot_of([row(id_=1, host="other")])
     assert gzip.decompress(b"".join(renderer.body(other, Settings(), NOW, "mysqldb", gzip=True))) == \
         reference(other, Settings())
+    # A late scrape of the previous reading, after the next one was rendered, is not rendered again;
+    # a third reading pushes the first out.
+    assert renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)[0] is first[0]
+    third = snapshot_of([row(id_=1, host="third")])
+    renderer.body(third, Settings(), NOW, "mysqldb", gzip=True)
+    again = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)
+    assert again[0] is not first[0] and again[0] == first[0]
 
 
 def test_concurrent_scrapes_of_one_reading_share_one_rendering():
