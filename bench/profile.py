@@ -14,14 +14,15 @@ import time
 
 # Stages of one scrape, by the function whose frame is on the stack (first match from the leaf up).
 STAGES = (
-    ("gzip", ("gzipped", "compress")),
-    ("exposition writer (per-service families)", ("service_exposition",)),
-    ("health families via generate_latest", ("generate_latest",)),
-    ("prometheus_client families + generate_latest (before)", ("service_families", "render")),
-    ("verdict (judge)", ("judge",)),
-    ("rows -> ServiceRow (nova_db.read_services)", ("<listcomp> (exporter/nova_db.py",)),
-    ("cell query: driver + SQLAlchemy (execute, fetch)", ("read_services", "_query_cell", "_prepare")),
-    ("API database (cells, zones)", ("_read_api",)),
+    ("gzip: deflate and CRC of the services (Renderer._compress)", ("_compress",)),
+    ("gzip of the whole body (before)", ("compress",)),
+    ("fast writer of the per-service families", ("service_exposition",)),
+    ("prometheus_client generate_latest (health families; before: every family)", ("generate_latest",)),
+    ("prometheus_client families (before)", ("service_families",)),
+    ("verdict: judge (Judged objects)", ("judge",)),
+    ("rows -> ServiceRow objects (nova_db.read_services)", ("read_services.<locals>.<listcomp>",)),
+    ("cell query: driver + SQLAlchemy (execute, fetch, pool)", ("read_services", "_query_cell", "_prepare")),
+    ("API database: cells, zones", ("_read_api",)),
     ("HTTP server, WSGI", ("handle", "finish_response", "process_request_thread")),
 )
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+):\d+\)$")

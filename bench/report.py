@@ -197,7 +197,7 @@ def _soak_section(soak: dict) -> list[str]:
     out = ["## Load and soak", "",
            f"`python3 -m bench soak`: {soak['scrapers']} concurrent scrapers for {soak['duration']:.0f} s against "
            f"{soak['size']:,} services in {soak['cells']} cells (one cell on a second MariaDB server, stopped at "
-           f"{soak['stop_at']:.1f} s, started again at {soak['restart_at']:.1f} s and answering at "
+           f"{soak['stop_at']:.1f} s, started again at {soak.get('restart_at', soak['start_at']):.1f} s and answering at "
            f"{soak['start_at']:.1f} s), after {soak.get('warmup', 0):.0f} s of the same load to warm up; loopback "
            f"only, driver {soak['driver']}.", "",
            f"- scrapes: {soak['scrapes']:,} answered, {soak['errors']} errors "

@@ -4,6 +4,9 @@ from __future__ import annotations
 import gzip
 import threading
 import urllib.request
+import zlib
+
+import pytest
 
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
@@ -13,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cloud import insert_services, service
 from exporter.collector import families
 from exporter.config import Settings
+from exporter import exposition as exposition_module
 from exporter.exposition import Renderer, escape, exposition
 from exporter.snapshot import API_CELL, CellHealth, Snapshot
 from exporter.verdict import MICROS, ServiceRow
@@ -104,26 +108,44 @@ def test_escape_is_prometheus_clients():
         assert f'host="{escape(text)}"'.encode() in body
 
 
-def test_renderer_gzip_is_one_stream_of_the_same_bytes_and_shared_per_reading():
+DEFLATES = [zlib] + ([exposition_module.DEFLATE] if exposition_module.DEFLATE is not zlib else [])
+
+
+def one_gzip_member(body: list[bytes]) -> bytes:
+    """The text of a body that must be exactly one gzip member, nothing before or after it."""
+    reader = zlib.decompressobj(31)
+    text = reader.decompress(b"".join(body))
+    assert reader.eof and reader.unused_data == b""
+    return text
+
+
+@pytest.mark.parametrize("deflate", DEFLATES, ids=lambda m: m.__name__)
+def test_renderer_gzip_is_one_member_of_the_same_bytes_and_shared_per_reading(deflate):
     snap = snapshot_of([row(id_=i, host=f"h{i}") for i in range(300)])
-    renderer = Renderer(1)
+    renderer = Renderer(1, deflate)
     plain = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=False)
     assert b"".join(plain) == reference(snap, Settings())
     first = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)
     later = renderer.body(snap, Settings(), NOW + 7 * MICROS, "mysqldb", gzip=True)  # a scrape of the same reading
-    assert gzip.decompress(b"".join(first)) == reference(snap, Settings())
-    assert b"service_exporter_snapshot_age_seconds 7.005" in gzip.decompress(b"".join(later))
-    assert all(a is b for a, b in zip(first[:-1], later[:-1]))  # the services were compressed once
+    assert one_gzip_member(first) == gzip.decompress(b"".join(first)) == reference(snap, Settings())
+    assert b"service_exporter_snapshot_age_seconds 7.005" in one_gzip_member(later)
+    assert all(a is b for a, b in zip(first[:-2], later[:-2]))  # the services were compressed once
     other = snapshot_of([row(id_=1, host="other")])
-    assert gzip.decompress(b"".join(renderer.body(other, Settings(), NOW, "mysqldb", gzip=True))) == \
-        reference(other, Settings())
+    assert one_gzip_member(renderer.body(other, Settings(), NOW, "mysqldb", gzip=True)) == reference(other, Settings())
     # A late scrape of the previous reading, after the next one was rendered, is not rendered again;
     # a third reading pushes the first out.
-    assert renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)[0] is first[0]
+    assert renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)[1] is first[1]
     third = snapshot_of([row(id_=1, host="third")])
     renderer.body(third, Settings(), NOW, "mysqldb", gzip=True)
     again = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)
-    assert again[0] is not first[0] and again[0] == first[0]
+    assert again[1] is not first[1] and one_gzip_member(again) == reference(snap, Settings())
+
+
+def test_gzip_body_of_an_empty_cloud():
+    snap = snapshot_of([])
+    for deflate in DEFLATES:
+        assert one_gzip_member(Renderer(1, deflate).body(snap, Settings(), NOW, "mysqldb", gzip=True)) == \
+            reference(snap, Settings())
 
 
 def test_concurrent_scrapes_of_one_reading_share_one_rendering():
@@ -142,8 +164,8 @@ def test_concurrent_scrapes_of_one_reading_share_one_rendering():
     for t in threads:
         t.join()
     assert len(bodies) == 8
-    assert len({id(body[0]) for body in bodies}) == 1
-    assert {gzip.decompress(b"".join(body)) for body in bodies} == {reference(snap, Settings())}
+    assert len({id(body[1]) for body in bodies}) == 1
+    assert {one_gzip_member(body) for body in bodies} == {reference(snap, Settings())}
 
 
 text_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -182,7 +204,7 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
                 assert int(response.headers["Content-Length"]) == len(raw)
-                bodies[encoding] = gzip.decompress(raw) if encoding == "gzip" else raw
+                bodies[encoding] = one_gzip_member([raw]) if encoding == "gzip" else raw
                 assert response.headers.get("Content-Encoding") == (None if encoding == "identity" else "gzip")
         snap = shared.get()  # the reading both scrapes showed (min_interval keeps it)
     assert shared.readings == 1
@@ -202,3 +224,14 @@ def test_texts_keep_the_sign_of_zero_and_none():
 
     values = [0.0, -0.0, None, 1.0, 1, 1234567.0, -2.5, float("nan"), float("inf"), 0]
     assert _texts(values) == [None if v is None else floatToGoString(v) for v in values]
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(counts=st.lists(st.integers(min_value=-10**3, max_value=2**60) | st.sampled_from(
+    [0, 1, 999_999, 1_000_000, 1_000_001, 10**7, 2**53 - 1, 2**53, 2**53 + 1, True]), max_size=20))
+def test_count_texts_are_floatToGoStrings(counts):
+    from prometheus_client.utils import floatToGoString
+
+    from exporter.exposition import _count_texts
+
+    assert _count_texts(counts) == [floatToGoString(n) for n in counts]
