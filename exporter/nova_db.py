@@ -128,14 +128,9 @@ def services_query(columns: frozenset[str]) -> sa.Select:
 
 
 def read_services(conn: Connection, cell: str, query: sa.Select) -> list[ServiceRow]:
-    rows = conn.execute(query).all()
-    return [
-        ServiceRow(cell, id_, host, binary, topic, report_count,
-                   None if disabled is None else bool(disabled), reason,
-                   None if forced is None else bool(forced), version, uuid, created, updated, seen)
-        for (id_, host, binary, topic, report_count, disabled, reason, forced, version, uuid,
-             created, updated, seen) in rows
-    ]
+    # NOTE: tuple.__new__ straight from the driver's tuples: at 100,000 rows, anything per row counts.
+    new = tuple.__new__
+    return [new(ServiceRow, (cell, *row)) for row in conn.execute(query)]
 
 
 def read_db_clock(conn: Connection) -> int:

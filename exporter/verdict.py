@@ -7,7 +7,7 @@ float seconds; at the sub-second scale around the threshold both agree to the mi
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MICROS = 1_000_000
 
@@ -25,9 +25,13 @@ class HeartbeatRule(enum.Enum):
     UPDATED_AT = "updated_at"
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceRow:
-    """One row of a cell's `services` table, as read; NULL columns are None."""
+class ServiceRow(NamedTuple):
+    """One row of a cell's `services` table, as read; NULL columns are None.
+
+    A NamedTuple, not a dataclass: a large cloud has 100,000 rows, and a tuple is built several
+    times faster. `disabled` and `forced_down` are the column's values (0, 1 or NULL): read them by
+    truth value, so NULL is false.
+    """
 
     cell: str
     id: int
@@ -35,9 +39,9 @@ class ServiceRow:
     binary: str | None
     topic: str | None
     report_count: int
-    disabled: bool | None
+    disabled: int | bool | None
     disabled_reason: str | None
-    forced_down: bool | None
+    forced_down: int | bool | None
     version: int | None
     uuid: str | None
     created_at: int | None
@@ -101,8 +105,7 @@ def join_zones(names: set[str]) -> str:
     return ",".join(sorted(names))
 
 
-@dataclass(frozen=True, slots=True)
-class Judged:
+class Judged(NamedTuple):
     """A service row with Nova's verdict and the values derived from it, ready for any output."""
 
     row: ServiceRow
@@ -121,18 +124,29 @@ def judge(
     default_zone: str,
     internal_zone: str,
 ) -> list[Judged]:
-    """Nova's verdict and zone for every row; `rule` may differ per cell (schemas of other ages)."""
+    """Nova's verdict and zone for every row; `rule` may differ per cell (schemas of other ages).
+
+    The same rules as heartbeat(), is_up() and zone_of() above, written out in one loop: this runs
+    for every service at every scrape, and three calls per row are a third of its cost.
+    """
+    rules = rule if isinstance(rule, dict) else None
+    limit = threshold * MICROS
+    zones_get = host_zones.get
     out = []
+    append = out.append
     for row in rows:
-        r = rule[row.cell] if isinstance(rule, dict) else rule
-        beat = heartbeat(row, r)
-        out.append(
-            Judged(
-                row=row,
-                zone=zone_of(row, host_zones, default_zone, internal_zone),
-                up=is_up(row, beat, now, threshold),
-                heartbeat=beat,
-                age_us=None if beat is None else now - beat,
-            )
-        )
+        r = rules[row.cell] if rules is not None else rule
+        if r is HeartbeatRule.LAST_SEEN_UP:
+            beat = row.last_seen_up if row.last_seen_up is not None else row.created_at
+        else:
+            beat = row.updated_at if row.updated_at is not None else row.created_at
+        if row.topic != "compute":
+            zone = internal_zone
+        else:
+            zone = default_zone if row.host is None else zones_get(row.host, default_zone)
+        if beat is None:
+            append(Judged(row, zone, False, None, None))
+        else:
+            age = now - beat
+            append(Judged(row, zone, not row.forced_down and -limit <= age <= limit, beat, age))
     return out

@@ -130,3 +130,21 @@ def test_verdict_matches_nova_float_rule(created, seen, now, threshold, forced):
     else:
         delta = datetime.timedelta(microseconds=now) - datetime.timedelta(microseconds=beat)
         assert got is (abs(delta) <= datetime.timedelta(seconds=threshold))
+
+
+@given(rows=st.lists(st.tuples(stamps, stamps, stamps, st.sampled_from([None, 0, 1, True]),
+                               st.sampled_from(["compute", "conductor", None]),
+                               st.sampled_from(["h1", "h2", "H1", None]), st.sampled_from(["c1", "c2"])),
+                     max_size=20),
+       now=st.integers(min_value=-(10**17), max_value=10**17), threshold=st.integers(min_value=-5, max_value=10**6))
+def test_judge_agrees_with_the_single_rules(rows, now, threshold):
+    """judge() writes heartbeat(), is_up() and zone_of() out in one loop; it must say the same."""
+    service_rows = [ServiceRow(cell, i, host, "nova-x", topic, 0, 0, None, forced, None, None, created, updated, seen)
+                    for i, (created, updated, seen, forced, topic, host, cell) in enumerate(rows)]
+    rules = {"c1": HeartbeatRule.LAST_SEEN_UP, "c2": HeartbeatRule.UPDATED_AT}
+    zones = {"h1": "az1", "h2": "az1,az2"}
+    for r, j in zip(service_rows, judge(service_rows, now, threshold, rules, zones, "nova", "internal")):
+        beat = heartbeat(r, rules[r.cell])
+        assert j.heartbeat == beat and j.up is is_up(r, beat, now, threshold)
+        assert j.zone == zone_of(r, zones, "nova", "internal")
+        assert j.age_us == (None if beat is None else now - beat)
