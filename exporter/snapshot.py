@@ -89,7 +89,7 @@ class _CellResult:
 @dataclass(frozen=True)
 class _Prepared:
     rule: HeartbeatRule
-    query: sa.Select
+    query: str  # SQL text for this database's dialect
 
 
 class Reader:
@@ -143,7 +143,8 @@ class Reader:
         prepared = self._prepared.get(url)
         if prepared is None:
             columns = nova_db.detect_columns(conn)
-            prepared = _Prepared(nova_db.heartbeat_rule(columns), nova_db.services_query(columns))
+            query = nova_db.compile_query(nova_db.services_query(columns), conn)
+            prepared = _Prepared(nova_db.heartbeat_rule(columns), query)
             self._prepared[url] = prepared
         return prepared
 
