@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import weakref
 import zlib
 from math import copysign
 from typing import Iterable, Iterator
@@ -41,6 +42,10 @@ if SERVICE_LABELS != _SERVICE_NAMES:
 
 # prometheus_client's suffixes of sample names, by family type (generate_latest's "munging").
 _SAMPLE_SUFFIX = {"gauge": "", "counter": "_total", "info": "_info"}
+
+# Services per chunk of text: a chunk is compressed (or sent) and dropped before the next is made,
+# so that at 100,000 services the text of a whole family (14 MB, and its 100,000 lines) never is.
+SLICE = 4096
 
 
 class _Families:
@@ -79,23 +84,29 @@ def _column(values: list[str]) -> list[str]:
     return values
 
 
-def _label_sets(services: list[Judged]) -> tuple[list[str], list[str]]:
-    """Each service's label sets, in generate_latest's order (names sorted), ending in '} ' ready
-    for the value: the four service labels, and those of the _info family."""
-    rows = [j.row for j in services]
-    binary = _column([r.binary or "" for r in rows])
-    cell = _column([r.cell for r in rows])
-    host = _column([r.host or "" for r in rows])
-    zone = _column([j.zone for j in services])
-    # NOTE: the _info values are those collector.service_families gives InfoMetricFamily.
-    topic = _column([r.topic or "" for r in rows])
-    uuid = _column([r.uuid or "" for r in rows])
-    version = _column(["" if r.version is None else str(r.version) for r in rows])
-    reason = _column([r.disabled_reason or "" for r in rows])
-    base = [f'binary="{b}",cell="{c}",host="{h}",zone="{z}"}} ' for b, c, h, z in zip(binary, cell, host, zone)]
-    info = [f'binary="{b}",cell="{c}",disabled_reason="{d}",host="{h}",topic="{t}",uuid="{u}",version="{v}",'
-            f'zone="{z}"}} ' for b, c, d, h, t, u, v, z in zip(binary, cell, reason, host, topic, uuid, version, zone)]
-    return base, info
+class _Labels:
+    """The services' label values, escaped, and their label sets in generate_latest's order (names
+    sorted), each ending in '} ' ready for the value."""
+
+    def __init__(self, services: list[Judged]):
+        rows = [j.row for j in services]
+        self.binary = _column([r.binary or "" for r in rows])
+        self.cell = _column([r.cell for r in rows])
+        self.host = _column([r.host or "" for r in rows])
+        self.zone = _column([j.zone for j in services])
+        # NOTE: the _info values are those collector.service_families gives InfoMetricFamily.
+        self.topic = _column([r.topic or "" for r in rows])
+        self.uuid = _column([r.uuid or "" for r in rows])
+        self.version = _column(["" if r.version is None else str(r.version) for r in rows])
+        self.reason = _column([r.disabled_reason or "" for r in rows])
+        # Six families use these: made once. The _info ones are made a slice at a time, when written.
+        self.base = [f'binary="{b}",cell="{c}",host="{h}",zone="{z}"}} '
+                     for b, c, h, z in zip(self.binary, self.cell, self.host, self.zone)]
+
+    def info(self, start: int, stop: int) -> list[str]:
+        columns = (self.binary, self.cell, self.reason, self.host, self.topic, self.uuid, self.version, self.zone)
+        return [f'binary="{b}",cell="{c}",disabled_reason="{d}",host="{h}",topic="{t}",uuid="{u}",version="{v}",'
+                f'zone="{z}"}} ' for b, c, d, h, t, u, v, z in zip(*(col[start:stop] for col in columns))]
 
 
 _ZERO, _MINUS_ZERO = floatToGoString(0.0), floatToGoString(-0.0)
@@ -137,6 +148,14 @@ def _lines(name: str, label_sets: list[str], texts: Iterable[str | None]) -> str
     return "".join([f"{head}{labels}{text}\n" for labels, text in zip(label_sets, texts) if text is not None])
 
 
+def _sliced(name: str, label_sets, texts: list[str | None]) -> Iterator[bytes]:
+    """A family's sample lines, SLICE services at a time (`label_sets(start, stop)` or a list)."""
+    for start in range(0, len(texts), SLICE):
+        stop = start + SLICE
+        labels = label_sets(start, stop) if callable(label_sets) else label_sets[start:stop]
+        yield _lines(name, labels, texts[start:stop]).encode()
+
+
 def _headers(prefix: str) -> list[tuple[str, str]]:
     """(HELP and TYPE lines, sample name) of each per-service family, in the collector's order:
     generate_latest's own text for the same family without samples."""
@@ -148,15 +167,17 @@ def _headers(prefix: str) -> list[tuple[str, str]]:
 
 
 def service_exposition(services: list[Judged], prefix: str) -> Iterator[bytes]:
-    """The per-service families as text, one chunk of bytes per family."""
-    base, info = _label_sets(services)
+    """The per-service families as text: each family's HELP and TYPE, then its lines in slices."""
+    labels = _Labels(services)
     headers = _headers(prefix)
     for spec, (header, name) in zip(SERVICE_GAUGES, headers):
-        yield (header + _lines(name, base, _texts(list(map(spec.value, services))))).encode()
+        yield header.encode()
+        yield from _sliced(name, labels.base, _texts(list(map(spec.value, services))))
     (reports_header, reports_name), (info_header, info_name) = headers[len(SERVICE_GAUGES):]
-    yield (reports_header + _lines(reports_name, base, _count_texts([j.row.report_count for j in services]))).encode()
-    one = floatToGoString(1.0)
-    yield (info_header + _lines(info_name, info, [one] * len(services))).encode()
+    yield reports_header.encode()
+    yield from _sliced(reports_name, labels.base, _count_texts([j.row.report_count for j in services]))
+    yield info_header.encode()
+    yield from _sliced(info_name, labels.info, [floatToGoString(1.0)] * len(services))
 
 
 def exposition(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> Iterator[bytes]:
@@ -175,7 +196,9 @@ class _Rendering:
     own lock) for every scrape of that reading."""
 
     def __init__(self, snapshot: Snapshot):
-        self.snapshot = snapshot
+        # NOTE: a weak reference: a reading kept here must not outlive its last scrape (at 100,000
+        # services a Snapshot holds some 70 MB).
+        self.snapshot = weakref.ref(snapshot)
         self.lock = threading.Lock()
         self.pieces: list[bytes] | None = None  # gzip header, then deflate blocks ending on a byte boundary
         self.crc = 0                            # CRC-32 and length of the text they hold
@@ -229,7 +252,7 @@ class Renderer:
     def _rendering(self, snapshot: Snapshot) -> _Rendering:
         with self._lock:
             for kept in self._kept:
-                if kept.snapshot is snapshot:
+                if kept.snapshot() is snapshot:
                     return kept
             rendering = _Rendering(snapshot)
             # Two readings are kept: while the scrapes of one are being answered, the next arrives.

@@ -98,6 +98,17 @@ def test_parsed_families_equal_prometheus_clients_own():
     assert by_name["service_reports"].samples[3].value == 3_000_009
 
 
+def test_families_written_in_slices(monkeypatch):
+    monkeypatch.setattr(exposition_module, "SLICE", 7)  # 50 services: slices of 7 and a last one of 1
+    rows = [row(id_=i, host=f"h{i}-{NASTY[i % len(NASTY)]}", last_seen_up=None if i % 3 else NOW - i * MICROS,
+                created_at=None if i % 6 == 1 else NOW - 86_400 * MICROS) for i in range(50)]
+    chunks = list(exposition(snapshot_of(rows), Settings(), NOW, "mysqldb"))
+    assert len(chunks) > 7 * 8
+    assert b"".join(chunks) == reference(snapshot_of(rows), Settings())
+    gzipped = Renderer(1).body(snapshot_of(rows), Settings(), NOW, "mysqldb", gzip=True)
+    assert one_gzip_member(gzipped) == reference(snapshot_of(rows), Settings())
+
+
 def test_empty_cloud():
     assert_same(snapshot_of([]), Settings())
 
