@@ -212,7 +212,8 @@ class Renderer:
     The body is one gzip member: the shared deflate blocks of the services (flushed to a byte
     boundary, not final), then each scrape's own blocks for what depends on the scrape (the health
     families: snapshot age), then the trailer with the CRC-32 and length of the whole text. The plain
-    text is not kept (at 100,000 services it would be 90 MB): a scrape without gzip renders it.
+    text is not kept (at 100,000 services it would be 90 MB): a scrape without gzip renders it as it
+    is sent.
     """
 
     def __init__(self, level: int, deflate=DEFLATE):
@@ -221,9 +222,11 @@ class Renderer:
         self._lock = threading.Lock()
         self._kept: list[_Rendering] = []  # newest last
 
-    def body(self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: bool) -> list[bytes]:
+    def body(self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str,
+             gzip: bool) -> Iterable[bytes]:
+        """The gzip body as a list of pieces; the plain one as an iterator of chunks, written as sent."""
         if not gzip:
-            return list(exposition(snapshot, settings, render_now, driver))
+            return exposition(snapshot, settings, render_now, driver)
         rendering = self._rendering(snapshot)
         with rendering.lock:  # a second scrape of the same reading waits for the first one's work
             if rendering.pieces is None:

@@ -214,7 +214,8 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
                 "Accept-Encoding": encoding, "X-Prometheus-Scrape-Timeout-Seconds": "10"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
-                assert int(response.headers["Content-Length"]) == len(raw)
+                if encoding == "gzip":
+                    assert int(response.headers["Content-Length"]) == len(raw)
                 bodies[encoding] = one_gzip_member([raw]) if encoding == "gzip" else raw
                 assert response.headers.get("Content-Encoding") == (None if encoding == "identity" else "gzip")
         snap = shared.get()  # the reading both scrapes showed (min_interval keeps it)
