@@ -1,7 +1,8 @@
 """Single-flight access to the Reader: concurrent scrapes share one database round.
 
-A scrape that arrives while a reading is under way waits for that reading and shows it, instead of
-starting its own; so N simultaneous scrapes cost one query per database, not N. With min_interval,
+A scrape that arrives while a reading is under way (or within one reading's duration after it) waits
+for that reading and shows it, instead of starting its own; so N simultaneous scrapes cost one query
+per database, not N. With min_interval,
 a reading younger than that is reused outright (large clouds scraped by several Prometheus servers).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ class SharedReader:
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
         self._last_done = float("-inf")  # monotonic time the last reading finished
+        self._last_duration = 0.0
         self.readings = 0  # how many real database rounds were made (for tests and the benchmark)
 
     def get(self, timeout: float | None = None) -> Snapshot:
@@ -28,13 +30,19 @@ class SharedReader:
         if not self._lock.acquire(timeout=budget):
             return self._timed_out(budget)
         try:
-            fresh_enough = self._last_done >= arrived - self.min_interval
-            if self._last is not None and fresh_enough:
-                return self._last  # a reading finished after we arrived (or within min_interval)
+            # NOTE: a scrape that arrived while a reading was under way shows that reading, which
+            # began up to one reading's duration before it arrived. One that arrives within a
+            # reading's duration after it ended is no worse off, and sharing with it is what makes
+            # the scrapes of two Prometheus servers, or ten at once, cost one database round.
+            window = max(self.min_interval, self._last_duration)
+            if self._last is not None and self._last_done >= arrived - window:
+                return self._last
             remaining = max(0.05, budget - (time.monotonic() - arrived))
+            started = time.monotonic()
             snapshot = self.reader.read(remaining)
             self.readings += 1
             self._last, self._last_done = snapshot, time.monotonic()
+            self._last_duration = self._last_done - started
             return snapshot
         finally:
             self._lock.release()
