@@ -22,6 +22,8 @@ class SharedReader:
         self._last: Snapshot | None = None
         self._last_done = float("-inf")  # monotonic time the last reading finished
         self._last_duration = 0.0
+        # The databases of the last reading, kept apart from its rows (for _timed_out).
+        self._databases: tuple[list[CellHealth], CellHealth | None] = ([], None)
         self.readings = 0  # how many real database rounds were made (for tests and the benchmark)
 
     def get(self, timeout: float | None = None) -> Snapshot:
@@ -39,9 +41,11 @@ class SharedReader:
                 return self._last
             remaining = max(0.05, budget - (time.monotonic() - arrived))
             started = time.monotonic()
+            self._last = None  # let the old rows go before the new ones arrive (100,000 rows: tens of MB)
             snapshot = self.reader.read(remaining)
             self.readings += 1
             self._last, self._last_done = snapshot, time.monotonic()
+            self._databases = (snapshot.cells, snapshot.api)
             self._last_duration = self._last_done - started
             return snapshot
         finally:
@@ -49,11 +53,8 @@ class SharedReader:
 
     def _timed_out(self, budget: float) -> Snapshot:
         """The reading ahead of us outlived our own deadline: say so for every database we know."""
-        last = self._last
-        now = self.reader.clock()
-        if last is None:
-            return Snapshot(now=now, rows=[], cells=[], api=None)
+        cells, api = self._databases
         why = f"no answer within {budget:g}s (an earlier reading is still running)"
-        down = [replace(c, up=False, duration=budget, error=why, skew=None, duplicates=0) for c in last.cells]
-        api = None if last.api is None else CellHealth(last.api.cell, False, budget, why)
-        return Snapshot(now=now, rows=[], cells=down, api=api)
+        down = [replace(c, up=False, duration=budget, error=why, skew=None, duplicates=0) for c in cells]
+        api = None if api is None else CellHealth(api.cell, False, budget, why)
+        return Snapshot(now=self.reader.clock(), rows=[], cells=down, api=api)
