@@ -15,9 +15,10 @@ from .snapshot import CellHealth, Reader, Snapshot
 
 
 class SharedReader:
-    def __init__(self, reader: Reader, min_interval: float = 0.0):
+    def __init__(self, reader: Reader, min_interval: float = 0.0, share_recent: bool = True):
         self.reader = reader
         self.min_interval = min_interval
+        self.share_recent = share_recent  # tests that change the databases between scrapes turn it off
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
         self._last_done = float("-inf")  # monotonic time the last reading finished
@@ -36,7 +37,7 @@ class SharedReader:
             # began up to one reading's duration before it arrived. One that arrives within a
             # reading's duration after it ended is no worse off, and sharing with it is what makes
             # the scrapes of two Prometheus servers, or ten at once, cost one database round.
-            window = max(self.min_interval, self._last_duration)
+            window = max(self.min_interval, self._last_duration if self.share_recent else 0.0)
             if self._last is not None and self._last_done >= arrived - window:
                 return self._last
             remaining = max(0.05, budget - (time.monotonic() - arrived))

@@ -44,10 +44,15 @@ def list_json(args: list[str]) -> list[dict]:
 
 
 @contextlib.contextmanager
-def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min_interval=0.0):
-    """The real app on a real loopback HTTP server; yields (base_url, shared_reader)."""
+def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min_interval=0.0,
+           share_recent=False):
+    """The real app on a real loopback HTTP server; yields (base_url, shared_reader).
+
+    A scrape normally shares a reading that ended less than one reading's duration ago; tests that
+    change the databases between two scrapes need the second one to read again, so that is off
+    unless asked for."""
     reader = Reader(settings, clock) if clock else Reader(settings)
-    shared = SharedReader(reader, min_interval)
+    shared = SharedReader(reader, min_interval, share_recent)
     app = MetricsApp(shared, settings, reader.clock, "pymysql", authorize=authorize)
     server = make_http_server(app, "127.0.0.1", 0, ssl_context)
     serve_in_thread(server)

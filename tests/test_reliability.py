@@ -35,7 +35,7 @@ def cloud(mariadb, new_db):
 
 
 def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
-    with served(cloud, clock=lambda: to_us(T)) as (base, shared):
+    with served(cloud, clock=lambda: to_us(T), share_recent=True) as (base, shared):
         scrape(base)  # warm up: connections, column detection
         readings_before = shared.readings
         # Hold the API database's table lock so that the next reading stays in flight while all scrapes arrive.
@@ -60,9 +60,8 @@ def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
             t.join(30)
     assert not errors and len(results) == 10
     assert all(r == results[0] and len(r) == 30 for r in results)
-    # Ten scrapes, at most two database rounds: the one they all waited for, and possibly one
-    # started by a scrape that arrived just after it finished.
-    assert shared.readings - readings_before <= 2
+    # Ten scrapes, one database round: the one they all waited for.
+    assert shared.readings - readings_before == 1
 
 
 def test_min_interval_reuses_a_reading_and_says_so(mariadb, cloud):
@@ -241,7 +240,6 @@ def test_hung_real_server_then_back(mariadb, cloud):
     settings = Settings(api_database_connection=cloud.api_database_connection, query_timeout=1)
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         assert len(series(scrape(base), "service_up")) == 30
-        time.sleep(0.5)  # past the window in which a new scrape shares the last reading
         mariadb.pause()
         try:
             started = time.monotonic()
@@ -256,3 +254,14 @@ def test_hung_real_server_then_back(mariadb, cloud):
         health = {dict(k[1])["cell"]: v for k, v in samples(text).items() if k[0] == "service_exporter_database_up"}
         assert health == {"cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0}
         assert len(series(text, "service_up")) == 30
+
+
+def test_a_scrape_just_after_a_reading_shares_it(mariadb, cloud):
+    with served(cloud, clock=lambda: to_us(T), share_recent=True) as (base, shared):
+        scrape(base)
+        shared._last_duration = 5.0  # as if the reading had taken 5 s: the next scrape, right after, shares it
+        scrape(base)
+        assert shared.readings == 1
+        shared._last_duration = 0.0
+        scrape(base)
+        assert shared.readings == 2
