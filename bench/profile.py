@@ -80,14 +80,18 @@ def _stage(frames: list[tuple[str, str]]) -> str:
 
 
 def profile_exporter(pid: int, drive, seconds: float, out: pathlib.Path) -> dict:
-    """Samples the exporter while `drive()` (scrapes) runs, for about `seconds`."""
+    """Samples the exporter while `drive()` (scrapes) runs, for about `seconds`. The scrapes are
+    paced (see scrapes.paced) so that each one is a full reading; the pauses hold no GIL and so
+    leave no samples."""
     spy = record(pid, seconds, out)
     time.sleep(1.0)  # py-spy attaches
     deadline = time.monotonic() + seconds - 2
     scrapes = 0
     while time.monotonic() < deadline:
+        started = time.monotonic()
         drive()
         scrapes += 1
+        time.sleep(max(0.05, 2 * (time.monotonic() - started)))
     spy.wait(timeout=seconds + 60)
     result = summarize(out)
     result["scrapes"] = scrapes

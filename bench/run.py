@@ -21,7 +21,7 @@ from exporter.snapshot import Reader
 from . import floors, nova_api, profile
 from .cloud import Cloud, build, refresh
 from .naive import NaiveExporter
-from .scrapes import measure_exporter, scrape
+from .scrapes import measure_exporter, paced, scrape
 from .servers import (DRIVERS, PASSWORD, REPO, USER, Exporter, exporter_command, free_port, proc_status, tcp_url,
                       write_conf)
 from .stats import Stats, timed
@@ -121,9 +121,9 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
             result["exporter"][driver] = measure_exporter(exporter, db, runs)
         result["exporter"][driver]["list_json"], _ = list_json(conf, driver, LIST_RUNS.get(size, 2))
         log(f"  exporter with {driver} done")
-    with Exporter(conf, port, "mysqldb", workdir / f"exporter-{size}-before.log", legacy=True) as exporter:
-        scrape(port)
-        result["before"] = {"gzip": timed(lambda: scrape(port), slow)}
+    with Exporter(conf, port, "mysqldb", workdir / f"exporter-{size}-before.log", ("before",)) as exporter:
+        result["before"] = {}
+        result["before"]["gzip"], _ = paced(port, db, slow)
         result["before"]["peak_rss_kb"] = proc_status(exporter.pid)["VmHWM"]
     log("  exporter as before the fast writer done")
 
@@ -149,12 +149,12 @@ def profile_size(db, workdir: pathlib.Path, size: int, cells: int, seconds: floa
     conf = write_conf(workdir / f"profile-{size}.conf", tcp_url(db, cloud.api_db), tcp_url(db, cloud.cell_dbs[0]),
                       port)
     out = {}
-    for label, driver, legacy in (("mysqlclient", "mysqldb", False), ("PyMySQL", "pymysql", False),
-                                  ("before the fast writer (mysqlclient)", "mysqldb", True)):
-        with Exporter(conf, port, driver, workdir / f"profile-{driver}-{legacy}.log", legacy) as exporter:
+    for label, driver, patches in (("mysqlclient", "mysqldb", ()), ("PyMySQL", "pymysql", ()),
+                                   ("before the fast writer (mysqlclient)", "mysqldb", ("before",))):
+        with Exporter(conf, port, driver, workdir / f"profile-{driver}-{len(patches)}.log", patches) as exporter:
             scrape(port)
             out[label] = profile.profile_exporter(exporter.pid, lambda: scrape(port), seconds,
-                                                  workdir / f"profile-{driver}-{legacy}.txt")
+                                                  workdir / f"profile-{driver}-{len(patches)}.txt")
         log(f"  profile {label} done")
     return out
 

@@ -8,7 +8,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from .servers import SCRAPE_HEADERS, com_select, get, proc_status
-from .stats import timed
+from .stats import Stats
 
 
 def scrape(port: int, gzipped: bool = True) -> bytes:
@@ -58,6 +58,25 @@ def concurrent_scrapes(port: int, count: int) -> list[float]:
     return seconds
 
 
+def paced(port: int, db, runs: int, gzipped: bool = True) -> tuple[Stats, int]:
+    """Scrapes one at a time, each a full reading: the exporter lets a scrape that arrives within
+    one reading's duration after the last reading share it, so each waits twice the previous
+    scrape's time first (Prometheus' are seconds apart). Also returns how many were still shared
+    (no SELECT reached the database), which should be 0."""
+    seconds, shared, pause = [], 0, 0.05
+    scrape(port, gzipped)  # warm-up
+    for _ in range(runs):
+        time.sleep(pause)
+        before = com_select(db)
+        started = time.perf_counter()
+        scrape(port, gzipped)
+        took = time.perf_counter() - started
+        shared += com_select(db) == before
+        seconds.append(took)
+        pause = max(0.05, 2 * took)
+    return Stats.of(seconds), shared
+
+
 def measure_exporter(exporter, db, runs: int) -> dict:
     """Scrapes with and without gzip, sizes, what one scrape and ten concurrent ones cost the
     database (Com_select), and the process' peak RSS after all of it."""
@@ -66,12 +85,14 @@ def measure_exporter(exporter, db, runs: int) -> dict:
     zipped = scrape(port)
     out = {"bytes_plain": len(plain), "bytes_gzip": len(zipped), "exposition": summary(plain.decode()),
            "gzip_matches_plain": gzip.decompress(zipped).count(b"\n") == plain.count(b"\n")}
-    out["gzip"] = timed(lambda: scrape(port), runs)
-    out["plain"] = timed(lambda: scrape(port, gzipped=False), runs)
+    out["gzip"], out["shared_gzip"] = paced(port, db, runs)
+    out["plain"], out["shared_plain"] = paced(port, db, runs, gzipped=False)
 
+    time.sleep(2 * out["gzip"].max)
     before = com_select(db)
     scrape(port)
     out["selects_one_scrape"] = com_select(db) - before
+    time.sleep(2 * out["gzip"].max)
     before = com_select(db)
     out["concurrent_seconds"] = concurrent_scrapes(port, 10)
     out["selects_ten_concurrent"] = com_select(db) - before

@@ -31,16 +31,16 @@ def tcp_url(db: MariaDB, name: str) -> str:
     return f"mysql+pymysql://{USER}:{PASSWORD}@127.0.0.1:{db.port}/{name}?charset=utf8mb4"
 
 
-def exporter_command(driver: str, legacy: bool = False) -> list[str]:
+def exporter_command(driver: str, patches: tuple[str, ...] = ()) -> list[str]:
     """The exporter's command line. driver "pymysql": MySQLdb is hidden, so that engines.py falls
-    back to PyMySQL; legacy: /metrics as it was before the fast writer (bench/legacy.py)."""
-    if driver == "mysqldb" and not legacy:
+    back to PyMySQL; patches: changes put in to measure them (bench/patches.py)."""
+    if driver == "mysqldb" and not patches:
         return [sys.executable, "-m", "exporter"]
     code = ["import sys"]
     if driver == "pymysql":
         code.append("sys.modules['MySQLdb'] = None")
-    if legacy:
-        code.append("import bench.legacy; bench.legacy.install()")
+    if patches:
+        code.append(f"import bench.patches; bench.patches.apply({list(patches)!r})")
     code.append("from exporter.cli import main; sys.argv[0] = 'openstack-service-exporter'; sys.exit(main())")
     return [sys.executable, "-c", "; ".join(code)]
 
@@ -67,13 +67,13 @@ log_level = WARNING
 class Exporter:
     """`openstack-service-exporter serve` in its own process, with one driver."""
 
-    def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, legacy: bool = False):
-        self.conf, self.port, self.driver, self.log, self.legacy = conf, port, driver, log, legacy
+    def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, patches: tuple[str, ...] = ()):
+        self.conf, self.port, self.driver, self.log, self.patches = conf, port, driver, log, tuple(patches)
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Exporter":
         self._log = open(self.log, "ab")
-        command = exporter_command(self.driver, self.legacy) + ["--config-file", str(self.conf), "serve"]
+        command = exporter_command(self.driver, self.patches) + ["--config-file", str(self.conf), "serve"]
         self.proc = subprocess.Popen(command,
                                      stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 60
