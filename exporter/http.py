@@ -130,6 +130,9 @@ class _QuietHandler(WSGIRequestHandler):
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes the sixth simultaneous scrape wait for a SYN retry
+    # (a second or more); scrapes are coalesced anyway, so accepting them all at once costs nothing.
+    request_queue_size = 128
 
 
 def make_http_server(app, host: str, port: int, ssl_context=None) -> WSGIServer:
