@@ -57,9 +57,11 @@ connection = {api_url}
     return path
 
 
-def list_services(python: pathlib.Path, conf: pathlib.Path, repeat: int, timeout: float = 1200) -> dict:
+def list_services(python: pathlib.Path, conf: pathlib.Path, repeat: int, warmup: int = 1,
+                  timeout: float = 1200) -> dict:
     """Nova's timings: {"stats": Stats, "services": N, "up": N, "bytes": N}."""
-    done = subprocess.run([str(python), "-I", str(SIDE), "--config-file", str(conf), "--repeat", str(repeat)],
+    done = subprocess.run([str(python), "-I", str(SIDE), "--config-file", str(conf), "--repeat", str(repeat),
+                           "--warmup", str(warmup)],
                           capture_output=True, text=True, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:

@@ -166,7 +166,10 @@ def _size_section(s: dict) -> list[str]:
                 f"{'yes' if r['same_bytes'] else 'NO'} ({r['bytes']:,} bytes)."]
     for cache, n in s["nova"].items():
         out.append(f"Nova ({cache}): {n['services']:,} services, {n['up']:,} up, {n['bytes']:,} bytes of JSON; "
-                   f"the exporter at the same moment: {n['exporter_up']:,} up.")
+                   f"the exporter, just before: {n['exporter_up']:,} up." +
+                   (f" Nova listed {n['services']:,} of {s['size']:,}: it drops the cells that do not answer "
+                    "within its 60 s scatter-gather timeout (nova/context.py CELL_TIMEOUT), and its heartbeat "
+                    "verdicts are those of a minute later." if n["services"] < s["size"] else ""))
     out.append("")
     return out
 

@@ -60,21 +60,28 @@ def concurrent_scrapes(port: int, count: int) -> list[float]:
 
 def paced(port: int, db, runs: int, gzipped: bool = True) -> tuple[Stats, int]:
     """Scrapes one at a time, each a full reading: the exporter lets a scrape that arrives within
-    one reading's duration after the last reading share it, so each waits twice the previous
-    scrape's time first (Prometheus' are seconds apart). Also returns how many were still shared
-    (no SELECT reached the database), which should be 0."""
-    seconds, shared, pause = [], 0, 0.05
-    scrape(port, gzipped)  # warm-up
+    one reading's duration after the last reading share it, so each waits twice the longest scrape
+    yet first (Prometheus' are seconds apart). Also returns how many still shared a reading (no
+    SELECT reached the database), which should be 0."""
+    seconds, shared = [], 0
+    started = time.perf_counter()
+    scrape(port, gzipped)  # warm-up, and the first measure of a reading's time
+    longest = time.perf_counter() - started
     for _ in range(runs):
-        time.sleep(pause)
+        time.sleep(max(0.05, 2 * longest))
         before = com_select(db)
         started = time.perf_counter()
         scrape(port, gzipped)
         took = time.perf_counter() - started
         shared += com_select(db) == before
         seconds.append(took)
-        pause = max(0.05, 2 * took)
+        longest = max(longest, took)
     return Stats.of(seconds), shared
+
+
+def pause_after(stats: Stats) -> None:
+    """Long enough after the last scrape for the next one to make its own reading."""
+    time.sleep(max(0.05, 2 * stats.max))
 
 
 def measure_exporter(exporter, db, runs: int) -> dict:
@@ -88,11 +95,11 @@ def measure_exporter(exporter, db, runs: int) -> dict:
     out["gzip"], out["shared_gzip"] = paced(port, db, runs)
     out["plain"], out["shared_plain"] = paced(port, db, runs, gzipped=False)
 
-    time.sleep(2 * out["gzip"].max)
+    pause_after(out["plain"])
     before = com_select(db)
     scrape(port)
     out["selects_one_scrape"] = com_select(db) - before
-    time.sleep(2 * out["gzip"].max)
+    pause_after(out["plain"])
     before = com_select(db)
     out["concurrent_seconds"] = concurrent_scrapes(port, 10)
     out["selects_ten_concurrent"] = com_select(db) - before

@@ -67,14 +67,16 @@ log_level = WARNING
 class Exporter:
     """`openstack-service-exporter serve` in its own process, with one driver."""
 
-    def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, patches: tuple[str, ...] = ()):
+    def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, patches: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None):
         self.conf, self.port, self.driver, self.log, self.patches = conf, port, driver, log, tuple(patches)
+        self.env = dict(os.environ, **(env or {}))
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Exporter":
         self._log = open(self.log, "ab")
         command = exporter_command(self.driver, self.patches) + ["--config-file", str(self.conf), "serve"]
-        self.proc = subprocess.Popen(command,
+        self.proc = subprocess.Popen(command, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

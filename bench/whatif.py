@@ -4,11 +4,10 @@ HTTP like `run` does: gzip scrape time, ten concurrent scrapes, peak RSS, statem
 """
 from __future__ import annotations
 
-import time
 
 from .cloud import build, refresh
 from .run import SIZES
-from .scrapes import concurrent_scrapes, paced, scrape
+from .scrapes import concurrent_scrapes, paced, pause_after, scrape
 from .servers import Exporter, free_port, proc_status, tcp_url, write_conf
 
 RUNS = {1000: 21, 10000: 15, 100000: 5}
@@ -18,6 +17,7 @@ VARIANTS = {
     "engines: no pool_pre_ping": ("no_ping",),
     "HTTP listen backlog 128": ("backlog",),
     "all three": ("autocommit", "no_ping", "backlog"),
+    "environment MALLOC_ARENA_MAX=2": ("env:MALLOC_ARENA_MAX=2",),
 }
 
 
@@ -31,12 +31,12 @@ def measure(db, exporter, runs: int) -> dict:
     port = exporter.port
     out = {}
     out["gzip"], out["shared"] = paced(port, db, runs)
-    time.sleep(2 * out["gzip"].max)  # the next scrape must not share the last reading
+    pause_after(out["gzip"])  # the next scrape must not share the last reading
     before = _status(db)
     scrape(port)
     after = _status(db)
     out["statements"] = {k: after[k] - before[k] for k in before}
-    time.sleep(2 * out["gzip"].max)
+    pause_after(out["gzip"])
     before = _status(db)
     out["concurrent_seconds"] = concurrent_scrapes(port, 10)
     out["selects_ten_concurrent"] = _status(db)["Com_select"] - before["Com_select"]
@@ -54,7 +54,9 @@ def whatif(db, workdir, sizes: list[int], log) -> dict:
         results[str(size)] = {}
         for name, patches in VARIANTS.items():
             refresh(db, cloud)
-            with Exporter(conf, port, "mysqldb", workdir / f"whatif-{size}.log", patches) as exporter:
+            env = dict(p[len("env:"):].split("=", 1) for p in patches if p.startswith("env:"))
+            patches = tuple(p for p in patches if not p.startswith("env:"))
+            with Exporter(conf, port, "mysqldb", workdir / f"whatif-{size}.log", patches, env) as exporter:
                 results[str(size)][name] = measure(db, exporter, RUNS.get(size, 5))
             log(f"whatif at {size}: {name} done")
     return results

@@ -18,6 +18,7 @@ import struct
 import threading
 import weakref
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from math import copysign
 from typing import Iterable, Iterator
 
@@ -221,6 +222,7 @@ class Renderer:
         self.deflate = deflate
         self._lock = threading.Lock()
         self._kept: list[_Rendering] = []  # newest last
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
 
     def body(self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str,
              gzip: bool) -> Iterable[bytes]:
@@ -230,13 +232,18 @@ class Renderer:
         rendering = self._rendering(snapshot)
         with rendering.lock:  # a second scrape of the same reading waits for the first one's work
             if rendering.pieces is None:
-                self._compress(rendering, service_exposition(judged_services(snapshot, settings),
-                                                             settings.metric_prefix))
+                # NOTE: in one long-lived thread, whichever request asks: glibc gives each thread
+                # its own heap (arena), and the transient text of a large cloud left in the heaps
+                # of many request threads would add up in RSS.
+                self._worker.submit(self._render, rendering, snapshot, settings).result()
         health = _health(snapshot, settings, render_now, driver)
         tail = self._raw()
         trailer = struct.pack("<II", self.deflate.crc32(health, rendering.crc),
                               (rendering.size + len(health)) & 0xFFFFFFFF)
         return rendering.pieces + [tail.compress(health) + tail.flush(), trailer]
+
+    def _render(self, rendering: _Rendering, snapshot: Snapshot, settings: Settings) -> None:
+        self._compress(rendering, service_exposition(judged_services(snapshot, settings), settings.metric_prefix))
 
     def _raw(self):
         return self.deflate.compressobj(self.level, self.deflate.DEFLATED, -15)  # raw deflate: no wrapper
