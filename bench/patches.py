@@ -55,8 +55,10 @@ def _engines(**options) -> None:
     engines.sa = proxy
 
 
-def autocommit() -> None:
-    """AUTOCOMMIT, no reset on return, no transaction: no ROLLBACK round trip per database."""
+def no_rollback() -> None:
+    """No ROLLBACK round trip per database and reading. engines.py already makes MySQL engines
+    AUTOCOMMIT with no reset on return, but SQLAlchemy's Connection still begins a transaction
+    and, on close, has the driver send ROLLBACK: reading through engine.raw_connection() would not."""
     _engines(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
 
 
@@ -66,13 +68,7 @@ def no_ping() -> None:
     _engines(pool_pre_ping=False)
 
 
-def backlog() -> None:
-    """A listen backlog of 128 instead of socketserver's 5: with more than a handful of scrapes
-    connecting at once, the kernel drops SYNs and the client retries a second later."""
-    http._ThreadingServer.request_queue_size = 128
-
-
-PATCHES = {"before": before, "autocommit": autocommit, "no_ping": no_ping, "backlog": backlog}
+PATCHES = {"before": before, "no_rollback": no_rollback, "no_ping": no_ping}
 
 
 def apply(names: list[str]) -> None:

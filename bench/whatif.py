@@ -13,11 +13,10 @@ from .servers import Exporter, free_port, proc_status, tcp_url, write_conf
 RUNS = {1000: 21, 10000: 15, 100000: 5}
 VARIANTS = {
     "as is": (),
-    "engines: AUTOCOMMIT, no transaction (no ROLLBACK)": ("autocommit",),
-    "engines: no pool_pre_ping": ("no_ping",),
-    "HTTP listen backlog 128": ("backlog",),
-    "all three": ("autocommit", "no_ping", "backlog"),
+    "no ROLLBACK (as through engine.raw_connection())": ("no_rollback",),
+    "no pool_pre_ping": ("no_ping",),
     "environment MALLOC_ARENA_MAX=2": ("env:MALLOC_ARENA_MAX=2",),
+    "all three": ("no_rollback", "no_ping", "env:MALLOC_ARENA_MAX=2"),
 }
 
 
