@@ -16,6 +16,7 @@ from . import __version__
 from .coalesce import SharedReader
 from .collector import families
 from .config import Settings
+from .exposition import Renderer
 from .verdict import effective_down_time
 
 LOG = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class MetricsApp:
         self.clock = clock
         self.driver = driver
         self.authorize = authorize
+        # One Renderer per app: the scrapes that show the same reading share its rendering.
+        self.renderer = Renderer(GZIP_LEVEL)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
@@ -98,14 +101,9 @@ class MetricsApp:
         return self._reply(start_response, "404 Not Found", "text/plain", b"Not Found\n")
 
     def _metrics(self, environ, start_response):
-        from .exposition import Renderer  # the fast writer of the per-service families
-
-        # NOTE: one Renderer per app (it keeps the last reading's compressed services, shared by
-        # the scrapes that show that reading); setdefault is atomic, so two first scrapes agree.
-        renderer = self.__dict__.get("_renderer") or self.__dict__.setdefault("_renderer", Renderer(GZIP_LEVEL))
         snapshot = self.source.get(scrape_budget(environ, self.settings))
         gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
-        body = renderer.body(snapshot, self.settings, self.clock(), self.driver, gzipped)
+        body = self.renderer.body(snapshot, self.settings, self.clock(), self.driver, gzipped)
         headers = [("Content-Type", CONTENT_TYPE_LATEST)]
         if gzipped:
             headers += [("Content-Encoding", "gzip"), ("Content-Length", str(sum(map(len, body))))]
