@@ -23,7 +23,7 @@ def machine(db=None) -> dict:
     mem = re.search(r"^MemTotal:\s*(\d+) kB", pathlib.Path("/proc/meminfo").read_text(), re.M)
     versions = {}
     for module, name in (("prometheus_client", "prometheus_client"), ("sqlalchemy", "SQLAlchemy"),
-                         ("pymysql", "PyMySQL"), ("MySQLdb", "mysqlclient")):
+                         ("pymysql", "PyMySQL"), ("MySQLdb", "mysqlclient"), ("isal", "isal")):
         try:
             from importlib.metadata import version
 
@@ -118,7 +118,7 @@ def targets(run: dict) -> list[tuple[str, str, bool | None]]:
 def _size_section(s: dict) -> list[str]:
     size, f, r = s["size"], s["floors"], s["render"]
     states = ", ".join(f"{k} {v:,}" for k, v in sorted(s["states"].items(), key=lambda kv: -kv[1]))
-    out = [f"### {size:,} services in {s['cells']} cells (+ an empty cell0)", "",
+    out = [f"### {size:,} services in {s['cells']} cell{'s' if s['cells'] != 1 else ''} (+ an empty cell0)", "",
            f"{s['rows_written']:,} rows written (API services and soft-deleted rows included, which Nova hides); "
            f"computes: {states}; {s['zone_hosts']:,} hosts in AZ aggregates.", "",
            "| what | median ms (p10–p90; min–max) |", "| --- | --- |"]
@@ -135,9 +135,10 @@ def _size_section(s: dict) -> list[str]:
     line("in process: Nova's verdict on every row (judge)", r["judge"])
     line("in process: prometheus_client families + generate_latest", r["prometheus_client"])
     line("in process: fast writer (exporter/exposition.py)", r["fast_writer"])
-    line("in process: fast writer + gzip 1 as served", r["fast_writer_gzip"])
-    line("in process: gzip 6 of the whole exposition (prometheus_client's level)", r["gzip6"])
-    line("in process: gzip 1 of the whole exposition", r["gzip1"])
+    line("in process: fast writer + gzip as served (Renderer: ISA-L's deflate when isal is installed, as here)",
+         r["fast_writer_gzip"])
+    line("in process: gzip 6 (zlib) of the whole exposition (prometheus_client's level)", r["gzip6"])
+    line("in process: gzip 1 (zlib) of the whole exposition", r["gzip1"])
     line("naive stack: SQLAlchemy + PyMySQL + prometheus_client + gzip 6 (in process, no HTTP)", s["naive"])
     for driver, name in (("mysqldb", "mysqlclient"), ("pymysql", "PyMySQL")):
         e = s["exporter"][driver]

@@ -12,7 +12,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from mariadb import PASSWORD, USER, MariaDB, free_port  # noqa: E402  (tests/mariadb.py)
+from mariadb import PASSWORD, USER, MariaDB, free_port  # noqa: E402,F401  (tests/mariadb.py; free_port for run)
 
 DRIVERS = ("mysqldb", "pymysql")
 
