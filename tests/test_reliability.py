@@ -60,8 +60,9 @@ def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
             t.join(30)
     assert not errors and len(results) == 10
     assert all(r == results[0] and len(r) == 30 for r in results)
-    # Ten scrapes, one database round: the one they all waited for.
-    assert shared.readings - readings_before == 1
+    # Ten scrapes, at most one database round: the one they all waited for (none at all when the
+    # first of them came within the warm-up reading's own duration and shared that).
+    assert shared.readings - readings_before <= 1
 
 
 def test_min_interval_reuses_a_reading_and_says_so(mariadb, cloud):
