@@ -11,13 +11,13 @@ import types
 import sqlalchemy
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from exporter import engines, http
+from exporter import engines, exposition, http
 from exporter.collector import families
 
 
 def _before_metrics(self, environ, start_response):
     snapshot = self.source.get(http.scrape_budget(environ, self.settings))
-    body = http.render(families(snapshot, self.settings, self.clock(), self.driver))
+    body = exposition.render(families(snapshot, self.settings, self.clock(), self.driver))
     headers = [("Content-Type", CONTENT_TYPE_LATEST)]
     if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
         body = gzip.compress(body, compresslevel=http.GZIP_LEVEL)

@@ -15,7 +15,8 @@ import time
 from exporter import config
 from exporter.collector import families, judged_services
 from exporter.exposition import Renderer, exposition
-from exporter.http import GZIP_LEVEL, render
+from exporter.exposition import render
+from exporter.http import GZIP_LEVEL
 from exporter.snapshot import Reader
 
 from . import floors, nova_api, profile

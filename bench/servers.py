@@ -12,7 +12,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from mariadb import PASSWORD, USER, MariaDB, free_port  # noqa: E402,F401  (tests/mariadb.py; free_port for run)
+from mariadb import PASSWORD, USER, MariaDB, free_port, terminate  # noqa: E402,F401  (tests/mariadb.py; free_port for run)
 
 DRIVERS = ("mysqldb", "pymysql")
 
@@ -90,13 +90,8 @@ class Exporter:
         raise RuntimeError("exporter did not answer within 60 s")
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc, 20)
         self._log.close()
 
     @property

@@ -1,7 +1,6 @@
 """The HTTP side: a WSGI app for /metrics and the landing page, and a threaded server for it."""
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 import socket
@@ -10,11 +9,10 @@ from socketserver import ThreadingMixIn
 from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
 from .coalesce import SharedReader
-from .collector import families
 from .config import Settings
 from .exposition import Renderer
 from .verdict import effective_down_time
@@ -38,20 +36,6 @@ def scrape_budget(environ: dict, settings: Settings) -> float:
     if told is None or told <= 0:
         return default
     return min(default, max(0.1, told - max(0.25, 0.1 * told)))
-
-
-class _Exposition:
-    """What generate_latest needs from a registry: a collect() over ready families."""
-
-    def __init__(self, metric_families: list):
-        self._families = metric_families
-
-    def collect(self):
-        return self._families
-
-
-def render(metric_families: list) -> bytes:
-    return generate_latest(_Exposition(metric_families))
 
 
 def landing_page(settings: Settings) -> bytes:

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cloud import T, insert_services, service
 from exporter.collector import families
 from exporter.config import Settings
-from exporter.http import render
+from exporter.exposition import render
 from exporter.nova_db import services_query
 from exporter.snapshot import CellHealth, Snapshot
 from exporter.verdict import ServiceRow

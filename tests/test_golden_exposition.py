@@ -12,7 +12,7 @@ import pathlib
 from exporter import __version__
 from exporter.collector import families
 from exporter.config import Settings
-from exporter.http import render
+from exporter.exposition import render
 from exporter.snapshot import API_CELL, CellHealth, Snapshot
 from exporter.verdict import HeartbeatRule, ServiceRow
 from helpers import samples, to_us
