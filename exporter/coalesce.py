@@ -2,8 +2,8 @@
 
 A scrape that arrives while a reading is under way (or within one reading's duration after it) waits
 for that reading and shows it, instead of starting its own; so N simultaneous scrapes cost one query
-per database, not N. With min_interval,
-a reading younger than that is reused outright (large clouds scraped by several Prometheus servers).
+per database, not N. With min_interval, a reading younger than that is reused outright (large clouds
+scraped by several Prometheus servers).
 """
 from __future__ import annotations
 

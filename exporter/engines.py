@@ -52,9 +52,10 @@ def make_engine(raw: str, timeout: float) -> Engine:
     if backend == "mysql":
         seconds = max(1, math.ceil(timeout))  # the C client takes whole seconds only
         connect_args = {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
-        # AUTOCOMMIT: every SELECT sees what is committed now, and no transaction stays open on a
-        # pooled connection, so there is nothing to roll back when it returns to the pool (one round
-        # trip per database per scrape saved).
+        # AUTOCOMMIT: every SELECT sees what is committed now and no transaction (with its read view)
+        # stays open on a pooled connection. NOTE: SQLAlchemy's Connection still has the driver send a
+        # ROLLBACK when it closes (bench/ANALYSIS.md); reading through raw_connection() would save
+        # that round trip per database.
         kwargs = dict(pool_size=POOL_SIZE, max_overflow=0, pool_timeout=timeout,
                       pool_pre_ping=True, pool_recycle=RECYCLE_SECONDS, connect_args=connect_args,
                       isolation_level="AUTOCOMMIT", pool_reset_on_return=None)

@@ -21,7 +21,8 @@ LOG = logging.getLogger(__name__)
 
 SCRAPE_TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 HEALTH_PATHS = ("/healthz", "/-/healthy")
-GZIP_LEVEL = 1  # a 7 MB exposition: level 1 is ten times faster than 6 for a few percent more bytes
+# 9.4 MB of text at 10,000 services: zlib level 1 takes 25 ms where level 6 takes 82 (bench/RESULTS.md).
+GZIP_LEVEL = 1
 
 
 def scrape_budget(environ: dict, settings: Settings) -> float:
