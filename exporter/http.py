@@ -67,6 +67,12 @@ class MetricsApp:
         self.renderer = Renderer(GZIP_LEVEL)
 
     def __call__(self, environ, start_response):
+        body = self._route(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []  # the headers of a GET, no body (wsgiref would send one)
+        return body
+
+    def _route(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):

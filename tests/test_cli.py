@@ -51,6 +51,17 @@ def test_serve_subprocess_metrics_landing_page_and_clean_stop(cell, tmp_path):
         status, headers, body = get(base + "/")
         assert status == 200 and b'href="/metrics"' in body and headers["Content-Type"].startswith("text/html")
         assert get(base + "/nope")[0] == 404
+        import urllib.request
+        import socket
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:  # clients hide a HEAD's body
+            raw.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            answer = b"".join(iter(lambda: raw.recv(65536), b""))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200") and b"Content-Length: " in head and body == b""
+        post = urllib.request.Request(base + "/metrics", data=b"x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post, timeout=30)
+        assert refused.value.code == 405
     finally:
         code, _, err = stop_exporter(proc)
     assert code == 0, err
