@@ -19,8 +19,9 @@ import threading
 import weakref
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from math import copysign
-from typing import Iterable, Iterator
+from itertools import chain, compress, repeat
+from operator import itemgetter
+from typing import Callable, Iterable, Iterator
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
@@ -28,7 +29,7 @@ from prometheus_client.utils import floatToGoString
 from .collector import SERVICE_GAUGES, SERVICE_LABELS, health_families, judged_services, service_families
 from .config import Settings
 from .snapshot import Snapshot
-from .verdict import Judged
+from .verdict import MICROS, Judged, ServiceRow
 
 try:  # ISA-L's deflate: five times faster than zlib's at level 1, with smaller output ([fast] extra)
     from isal import isal_zlib as DEFLATE
@@ -82,12 +83,29 @@ class _Escaper:
         return done
 
 
-def _column(values: list[str]) -> list[str]:
-    """A label's values, escaped when any of them needs it (rarely: free text like disabled_reason)."""
-    joined = "".join(values)
-    if "\\" in joined or '"' in joined or "\n" in joined:
+def _column(values: list) -> list[str]:
+    """A label's values as text: NULL as "", ints as digits, escaped when any of them needs it.
+
+    Whole-list operations in C where it can (this runs for eight columns of every service at every
+    reading): the column is escaped as one text joined on NUL, which no escape touches, and split
+    again; one value at a time only when a value holds a NUL itself."""
+    if None in values:
+        values = ["" if v is None else v for v in values]
+    try:
+        joined = "".join(values)
+    except TypeError:  # not all text: the version column's ints
+        values = list(map(str, values))
+        joined = "".join(values)
+    if "\\" not in joined and '"' not in joined and "\n" not in joined:
+        return values
+    if "\0" in joined:
         return list(map(_Escaper(), values))
-    return values
+    return escape("\0".join(values)).split("\0")
+
+
+_ROW, _ZONE, _UP, _BEAT, _AGE = (itemgetter(i) for i in range(5))  # Judged's fields
+(_CELL, _HOST, _BINARY, _TOPIC, _REPORTS, _DISABLED, _REASON, _FORCED, _VERSION,
+ _UUID) = (itemgetter(i) for i in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10))  # ServiceRow's fields
 
 
 class _Labels:
@@ -95,16 +113,16 @@ class _Labels:
     sorted), each ending in '} ' ready for the value."""
 
     def __init__(self, services: list[Judged]):
-        rows = [j.row for j in services]
-        self.binary = _column([r.binary or "" for r in rows])
-        self.cell = _column([r.cell for r in rows])
-        self.host = _column([r.host or "" for r in rows])
-        self.zone = _column([j.zone for j in services])
+        rows = list(map(_ROW, services))
+        self.binary = _column(list(map(_BINARY, rows)))
+        self.cell = _column(list(map(_CELL, rows)))
+        self.host = _column(list(map(_HOST, rows)))
+        self.zone = _column(list(map(_ZONE, services)))
         # NOTE: the _info values are those collector.service_families gives InfoMetricFamily.
-        self.topic = _column([r.topic or "" for r in rows])
-        self.uuid = _column([r.uuid or "" for r in rows])
-        self.version = _column(["" if r.version is None else str(r.version) for r in rows])
-        self.reason = _column([r.disabled_reason or "" for r in rows])
+        self.topic = _column(list(map(_TOPIC, rows)))
+        self.uuid = _column(list(map(_UUID, rows)))
+        self.version = _column(list(map(_VERSION, rows)))
+        self.reason = _column(list(map(_REASON, rows)))
         # Six families use these: made once. The _info ones are made a slice at a time, when written.
         self.base = [f'binary="{b}",cell="{c}",host="{h}",zone="{z}"}} '
                      for b, c, h, z in zip(self.binary, self.cell, self.host, self.zone)]
@@ -115,51 +133,62 @@ class _Labels:
                 f'zone="{z}"}} ' for b, c, d, h, t, u, v, z in zip(*(col[start:stop] for col in columns))]
 
 
-_ZERO, _MINUS_ZERO = floatToGoString(0.0), floatToGoString(-0.0)
+_ONE, _ZERO = floatToGoString(1.0) + "\n", floatToGoString(0.0) + "\n"
 
 
-def _texts(values: list) -> list[str | None]:
-    """floatToGoString of each value (None stays None), each distinct value formatted once: Nova's
-    DATETIME columns have whole seconds, so heartbeats and ages repeat across services."""
-    table = {v: None if v is None else floatToGoString(v) for v in set(values)}
-    if 0.0 not in table:
-        return [table[v] for v in values]
-    # 0.0 and -0.0 are one key but two texts
-    return [table[v] if v else None if v is None else _MINUS_ZERO if copysign(1.0, v) < 0 else _ZERO
-            for v in values]
+def _flags(values: Iterable) -> list[str]:
+    """The text of a 0/1 gauge by truth value (a NULL flag is 0, as in the collector)."""
+    return [_ONE if v else _ZERO for v in values]
+
+
+_INT_OR_NULL = {int, type(None)}
+
+
+def _scaled(values: list) -> list[str | None]:
+    """floatToGoString(v / MICROS) and a newline for each value (None stays None: no sample), each
+    distinct value formatted once: Nova's DATETIME columns have whole seconds, so heartbeats and
+    ages repeat across services."""
+    if not set(map(type, values)) <= _INT_OR_NULL:  # not the integers the queries give: one by one
+        # NOTE: also what keeps -0.0 apart from 0, which are one key of a dict
+        return [None if v is None else floatToGoString(v / MICROS) + "\n" for v in values]
+    table: dict = {v: None if v is None else floatToGoString(v / MICROS) + "\n" for v in set(values)}
+    return list(map(table.__getitem__, values))
 
 
 _EXACT = 2**53  # integers below this are floats exactly
 
 
+# Go's exponent of an int written with n digits (from a million up, n >= 7), newline included.
+_GO_EXPONENT = [f"e+{n - 1:02d}\n" for n in range(len(str(_EXACT)) + 1)]
+
+
 def _count_texts(counts: list) -> list[str]:
-    """floatToGoString of each count, three times faster for the ints they are: an int below 2**53
-    is exactly a float whose repr is its digits and ".0", which floatToGoString writes in Go's
-    exponent form from a million up ("3.1536e+06"). Anything else goes through floatToGoString."""
-    out = []
-    for n in counts:
-        if type(n) is int and 0 <= n < _EXACT:
-            digits = str(n)
-            if n < 1_000_000:
-                out.append(digits + ".0")
-            else:
-                out.append(f"{(digits[0] + '.' + digits[1:]).rstrip('0.')}e+{len(digits) - 1:02d}")
-        else:
-            out.append(floatToGoString(n))
-    return out
+    """floatToGoString of each count and a newline, three times faster for the ints they are: an
+    int below 2**53 is exactly a float whose repr is its digits and ".0", which floatToGoString
+    writes in Go's exponent form from a million up ("3.1536e+06": the digits as a mantissa without
+    its trailing zeros). Anything else (bools, floats, NULL from a broken row) goes through
+    floatToGoString one by one."""
+    if not counts or set(map(type, counts)) != {int} or min(counts) < 0 or max(counts) >= _EXACT:
+        return [floatToGoString(n) + "\n" for n in counts]
+    return [f"{n}.0\n" if n < 1_000_000 else f"{(d := str(n))[0]}.{d[1:]}".rstrip("0.") + _GO_EXPONENT[len(d)]
+            for n in counts]
 
 
-def _lines(name: str, label_sets: list[str], texts: Iterable[str | None]) -> str:
-    head = name + "{"
-    return "".join([f"{head}{labels}{text}\n" for labels, text in zip(label_sets, texts) if text is not None])
+def _lines(head: str, label_sets: list[str], texts: list[str | None]) -> str:
+    """`head` + label set + value text, for each service that has a value; joined in C."""
+    if None in texts:
+        keep = [t is not None for t in texts]
+        label_sets, texts = list(compress(label_sets, keep)), list(compress(texts, keep))
+    return "".join(chain.from_iterable(zip(repeat(head), label_sets, texts)))
 
 
 def _sliced(name: str, label_sets, texts: list[str | None]) -> Iterator[bytes]:
     """A family's sample lines, SLICE services at a time (`label_sets(start, stop)` or a list)."""
+    head = name + "{"
     for start in range(0, len(texts), SLICE):
         stop = start + SLICE
         labels = label_sets(start, stop) if callable(label_sets) else label_sets[start:stop]
-        yield _lines(name, labels, texts[start:stop]).encode()
+        yield _lines(head, labels, texts[start:stop]).encode()
 
 
 def _headers(prefix: str) -> list[tuple[str, str]]:
@@ -172,18 +201,34 @@ def _headers(prefix: str) -> list[tuple[str, str]]:
     return out
 
 
+# The values of each per-service gauge as texts, by name: the same values as the collector's
+# SERVICE_GAUGES (tests/test_exposition.py compares the bytes), made a whole column at a time.
+_GAUGE_TEXTS: dict[str, Callable[[list[Judged], list[ServiceRow]], list[str | None]]] = {
+    "service_up": lambda services, rows: _flags(map(_UP, services)),
+    "service_heartbeat_age_seconds": lambda services, rows: _scaled(list(map(_AGE, services))),
+    "service_last_seen_timestamp_seconds": lambda services, rows: _scaled(list(map(_BEAT, services))),
+    "service_disabled": lambda services, rows: _flags(map(_DISABLED, rows)),
+    "service_forced_down": lambda services, rows: _flags(map(_FORCED, rows)),
+}
+
+if tuple(_GAUGE_TEXTS) != tuple(spec.name for spec in SERVICE_GAUGES):
+    raise ImportError(f"exposition writes gauges {tuple(_GAUGE_TEXTS)}, the collector has "
+                      f"{tuple(spec.name for spec in SERVICE_GAUGES)}")
+
+
 def service_exposition(services: list[Judged], prefix: str) -> Iterator[bytes]:
     """The per-service families as text: each family's HELP and TYPE, then its lines in slices."""
     labels = _Labels(services)
+    rows = list(map(_ROW, services))
     headers = _headers(prefix)
-    for spec, (header, name) in zip(SERVICE_GAUGES, headers):
+    for texts_of, (header, name) in zip(_GAUGE_TEXTS.values(), headers):
         yield header.encode()
-        yield from _sliced(name, labels.base, _texts(list(map(spec.value, services))))
+        yield from _sliced(name, labels.base, texts_of(services, rows))
     (reports_header, reports_name), (info_header, info_name) = headers[len(SERVICE_GAUGES):]
     yield reports_header.encode()
-    yield from _sliced(reports_name, labels.base, _count_texts([j.row.report_count for j in services]))
+    yield from _sliced(reports_name, labels.base, _count_texts(list(map(_REPORTS, rows))))
     yield info_header.encode()
-    yield from _sliced(info_name, labels.info, [floatToGoString(1.0)] * len(services))
+    yield from _sliced(info_name, labels.info, [_ONE] * len(services))
 
 
 def exposition(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> Iterator[bytes]:

@@ -229,13 +229,27 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
     assert b'host="odd \\"host\\" \\\\ name"' in bodies["gzip"]
 
 
-def test_texts_keep_the_sign_of_zero_and_none():
+@hsettings(max_examples=300, deadline=None)
+@given(values=st.lists(st.none() | st.integers(min_value=-10**17, max_value=10**17)
+                       | st.sampled_from([0, -1, 1, MICROS, -MICROS, 1_234_567, 10**15]), max_size=30),
+       odd=st.sampled_from([[], [0.0], [-0.0], [-0.0, 0.0], [2.5, float("nan"), float("inf")]]))
+def test_scaled_texts_are_floatToGoStrings(values, odd):
+    """Seconds from microseconds, each distinct value once; floats (not what the queries give) one
+    by one, so that -0.0 keeps its sign beside 0."""
     from prometheus_client.utils import floatToGoString
 
-    from exporter.exposition import _texts
+    from exporter.exposition import _scaled
 
-    values = [0.0, -0.0, None, 1.0, 1, 1234567.0, -2.5, float("nan"), float("inf"), 0]
-    assert _texts(values) == [None if v is None else floatToGoString(v) for v in values]
+    for column in (values, values + odd):
+        assert _scaled(column) == [None if v is None else floatToGoString(v / MICROS) + "\n" for v in column]
+
+
+@given(values=st.lists(st.none() | st.text() | st.integers() | st.sampled_from(NASTY + ["nul\0in", "\0"]),
+                       max_size=20))
+def test_label_columns_are_escaped_like_prometheus_client(values):
+    from exporter.exposition import _column
+
+    assert _column(values) == [escape("" if v is None else str(v)) for v in values]
 
 
 @hsettings(max_examples=500, deadline=None)
@@ -246,4 +260,4 @@ def test_count_texts_are_floatToGoStrings(counts):
 
     from exporter.exposition import _count_texts
 
-    assert _count_texts(counts) == [floatToGoString(n) for n in counts]
+    assert _count_texts(counts) == [floatToGoString(n) + "\n" for n in counts]
