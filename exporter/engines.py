@@ -5,12 +5,15 @@ lets a new scrape proceed while a timed-out one is still waiting on its socket.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import threading
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from .config import ConfigError
 from .nova_db import mask_url
@@ -53,9 +56,8 @@ def make_engine(raw: str, timeout: float) -> Engine:
         seconds = max(1, math.ceil(timeout))  # the C client takes whole seconds only
         connect_args = {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
         # AUTOCOMMIT: every SELECT sees what is committed now and no transaction (with its read view)
-        # stays open on a pooled connection. NOTE: SQLAlchemy's Connection still has the driver send a
-        # ROLLBACK when it closes (bench/ANALYSIS.md); reading through raw_connection() would save
-        # that round trip per database.
+        # stays open on a pooled connection; with no reset on return, a connection goes back to the
+        # pool without a ROLLBACK round trip (see dbapi_connection).
         kwargs = dict(pool_size=POOL_SIZE, max_overflow=0, pool_timeout=timeout,
                       pool_pre_ping=True, pool_recycle=RECYCLE_SECONDS, connect_args=connect_args,
                       isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
@@ -67,6 +69,24 @@ def make_engine(raw: str, timeout: float) -> Engine:
         raise ConfigError(f"database URL {mask_url(raw)!r}: driver {driver!r} is not installed ({exc.name})") from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {mask_url(raw)!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def dbapi_connection(engine: Engine) -> Iterator[DBAPIConnection]:
+    """The driver's own connection from the engine's pool (checked by pre-ping).
+
+    NOTE: not SQLAlchemy's Connection: it begins a transaction even in AUTOCOMMIT and has the
+    driver send ROLLBACK when it closes, one more round trip per database and reading. A connection
+    on which anything failed (a timeout mid-result, a lost server) is thrown away, not pooled.
+    """
+    conn = engine.raw_connection()
+    try:
+        yield conn
+    except BaseException:
+        conn.invalidate()
+        raise
+    finally:
+        conn.close()
 
 
 class EngineCache:

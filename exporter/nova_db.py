@@ -6,16 +6,22 @@ Tables read (and nothing else, so a read-only user needs SELECT on these only):
 """
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from dataclasses import dataclass
+from typing import Sequence
+from functools import partial
+from itertools import repeat
+from operator import add
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from .verdict import API_BINARIES, HeartbeatRule, ServiceRow
+from .verdict import API_BINARIES, HeartbeatRule, ServiceRow, join_zones
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -89,11 +95,37 @@ def _now_default(element, compiler, **kw):
     return "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)"
 
 
-def detect_columns(conn: Connection) -> frozenset[str]:
+@functools.lru_cache(maxsize=256)  # the fixed queries below, once per engine's dialect
+def sql_text(query: sa.Executable, dialect: Dialect) -> str:
+    """A query as this database's SQL text, its few constants inlined (no parameters to bind): it
+    is sent through the driver's own cursor, without SQLAlchemy's Connection (whose transaction
+    handling costs a ROLLBACK round trip per database and reading, even in AUTOCOMMIT)."""
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def fetch_all(conn: DBAPIConnection, sql: str) -> Sequence[tuple]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+_NO_SERVICES = sa.select(sa.text("*")).select_from(sa.table("services")).limit(0)
+
+
+def detect_columns(conn: DBAPIConnection, dialect: Dialect) -> frozenset[str]:
     """The columns of `services` as this database has them (an empty SELECT: no information_schema,
     so it works for a user with SELECT on `services` alone)."""
-    result = conn.execute(sa.select(sa.text("*")).select_from(sa.table("services")).limit(0))
-    return frozenset(k.lower() for k in result.keys())
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql_text(_NO_SERVICES, dialect))
+        columns = frozenset(d[0].lower() for d in cursor.description)
+        cursor.fetchall()
+        return columns
+    finally:
+        cursor.close()
 
 
 def heartbeat_rule(columns: frozenset[str]) -> HeartbeatRule:
@@ -127,30 +159,20 @@ def services_query(columns: frozenset[str]) -> sa.Select:
     )
 
 
-def compile_query(query: sa.Select, conn: Connection) -> str:
-    """The query as this database's SQL text, its few constants inlined (no parameters to bind)."""
-    return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+def read_services(conn: DBAPIConnection, cell: str, sql: str) -> list[ServiceRow]:
+    """Rows of sql_text(services_query(...)) as ServiceRows, `cell` first.
 
-
-def read_services(conn: Connection, cell: str, sql: str) -> list[ServiceRow]:
-    """Rows of compile_query(services_query(...)) as ServiceRows.
-
-    NOTE: the rows are fetched with the DBAPI cursor under SQLAlchemy's pooled connection and built
-    with tuple.__new__ straight from the driver's tuples: SQLAlchemy's Row objects cost a quarter of
-    a 10,000-row read with mysqlclient, and at 100,000 rows anything per row counts.
+    NOTE: built in C (map) straight from the driver's tuples: SQLAlchemy's Row objects cost a
+    quarter of a 10,000-row read with mysqlclient, and at 100,000 rows anything per row counts.
     """
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    new = tuple.__new__
-    return [new(ServiceRow, (cell, *row)) for row in rows]
+    return list(map(partial(tuple.__new__, ServiceRow), map(add, repeat((cell,)), fetch_all(conn, sql))))
 
 
-def read_db_clock(conn: Connection) -> int:
-    return int(conn.execute(sa.select(utc_now_us())).scalar_one())
+_CLOCK = sa.select(utc_now_us())
+
+
+def read_db_clock(conn: DBAPIConnection, dialect: Dialect) -> int:
+    return int(fetch_all(conn, sql_text(_CLOCK, dialect))[0][0])
 
 
 @dataclass(frozen=True)
@@ -161,29 +183,38 @@ class CellMapping:
     disabled: bool
 
 
-def read_cell_mappings(conn: Connection) -> list[CellMapping]:
+_MAPPINGS = sa.select(cell_mappings.c.uuid, cell_mappings.c.name, cell_mappings.c.database_connection,
+                      cell_mappings.c.disabled).order_by(cell_mappings.c.id)
+
+
+def read_cell_mappings(conn: DBAPIConnection, dialect: Dialect) -> list[CellMapping]:
     """Every cell, cell0 and disabled ones included, in Nova's order (by id)."""
-    rows = conn.execute(
-        sa.select(cell_mappings.c.uuid, cell_mappings.c.name, cell_mappings.c.database_connection,
-                  cell_mappings.c.disabled).order_by(cell_mappings.c.id)
-    ).all()
+    rows = fetch_all(conn, sql_text(_MAPPINGS, dialect))
     return [CellMapping(u, n, c or "", bool(d)) for u, n, c, d in rows]
 
 
-def read_host_zones(conn: Connection) -> dict[str, set[str]]:
-    """host -> AZ names of the aggregates holding it, in one query (nova/availability_zones.py
-    reads the same join through AggregateList.get_by_metadata_key('availability_zone'))."""
-    q = (
-        sa.select(aggregate_hosts.c.host, aggregate_metadata.c.value)
-        .select_from(aggregate_hosts.join(aggregates, aggregates.c.id == aggregate_hosts.c.aggregate_id)
-                     .join(aggregate_metadata, aggregate_metadata.c.aggregate_id == aggregates.c.id))
-        .where(aggregate_metadata.c.key == "availability_zone")
-    )
-    zones: dict[str, set[str]] = {}
-    for host, value in conn.execute(q):
+_HOST_ZONES = (
+    sa.select(aggregate_hosts.c.host, aggregate_metadata.c.value)
+    .select_from(aggregate_hosts.join(aggregates, aggregates.c.id == aggregate_hosts.c.aggregate_id)
+                 .join(aggregate_metadata, aggregate_metadata.c.aggregate_id == aggregates.c.id))
+    .where(aggregate_metadata.c.key == "availability_zone")
+)
+
+
+def read_host_zones(conn: DBAPIConnection, dialect: Dialect) -> dict[str, str]:
+    """host -> its AZ names joined (verdict.join_zones), from the aggregates holding it, in one query
+    (nova/availability_zones.py reads the same join through
+    AggregateList.get_by_metadata_key('availability_zone'))."""
+    rows = fetch_all(conn, sql_text(_HOST_ZONES, dialect))
+    zones = dict(rows)
+    if len(zones) == len(rows):  # the usual cloud: each host in one AZ aggregate at most (made in C)
+        zones.pop(None, None)
+        return zones
+    names: dict[str, set[str]] = {}
+    for host, value in rows:
         if host is not None:
-            zones.setdefault(host, set()).add(value)
-    return zones
+            names.setdefault(host, set()).add(value)
+    return {host: join_zones(each) for host, each in names.items()}
 
 
 def _parse_netloc(netloc: str) -> dict[str, str | None]:

@@ -5,18 +5,20 @@ A failing database never raises out of here: it becomes a CellHealth with up=Fal
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Callable
 
 import sqlalchemy as sa
 
 from . import nova_db
 from .config import Settings
-from .engines import EngineCache
+from .engines import EngineCache, dbapi_connection
 from .nova_db import CellMapping, mask_url
-from .verdict import HeartbeatRule, ServiceRow, join_zones
+from .verdict import HeartbeatRule, ServiceRow
 
 LOG = logging.getLogger(__name__)
 
@@ -115,11 +117,16 @@ class Reader:
 
     # -- the API database --------------------------------------------------------------------
 
-    def _read_api(self) -> tuple[list[_Cell], dict[str, str]]:
-        with self.engines.get(self.settings.api_database_connection).connect() as conn:
-            mappings = nova_db.read_cell_mappings(conn)
-            zones = {host: join_zones(names) for host, names in nova_db.read_host_zones(conn).items()}
-        return self._cells_from(mappings), zones
+    def _read_api(self, reads: "_CellReads") -> tuple[list[_Cell], dict[str, str]]:
+        """Cell mappings, then zones; the cells are started between the two, so that they are read
+        while the zones are."""
+        engine = self.engines.get(self.settings.api_database_connection)
+        with dbapi_connection(engine) as conn:
+            cells = self._cells_from(nova_db.read_cell_mappings(conn, engine.dialect))
+            self._known_cells = cells
+            reads.start(cells)
+            zones = nova_db.read_host_zones(conn, engine.dialect)
+        return cells, zones
 
     def _cells_from(self, mappings: list[CellMapping]) -> list[_Cell]:
         names = [m.name for m in mappings]
@@ -139,11 +146,11 @@ class Reader:
 
     # -- a cell database ---------------------------------------------------------------------
 
-    def _prepare(self, conn, url: str) -> _Prepared:
+    def _prepare(self, conn, url: str, dialect) -> _Prepared:
         prepared = self._prepared.get(url)
         if prepared is None:
-            columns = nova_db.detect_columns(conn)
-            query = nova_db.compile_query(nova_db.services_query(columns), conn)
+            columns = nova_db.detect_columns(conn, dialect)
+            query = nova_db.sql_text(nova_db.services_query(columns), dialect)
             prepared = _Prepared(nova_db.heartbeat_rule(columns), query)
             self._prepared[url] = prepared
         return prepared
@@ -158,11 +165,12 @@ class Reader:
         return _CellResult(time.monotonic() - started, rows, rule, skew)
 
     def _query_cell(self, cell: _Cell) -> tuple[list[ServiceRow], HeartbeatRule, float]:
-        with self.engines.get(cell.url).connect() as conn:
+        engine = self.engines.get(cell.url)
+        with dbapi_connection(engine) as conn:
             try:
-                prepared = self._prepare(conn, cell.url)
+                prepared = self._prepare(conn, cell.url, engine.dialect)
                 before = self.clock()
-                db_now = nova_db.read_db_clock(conn)
+                db_now = nova_db.read_db_clock(conn, engine.dialect)
                 after = self.clock()
                 rows = nova_db.read_services(conn, cell.label, prepared.query)
             except Exception:
@@ -172,6 +180,12 @@ class Reader:
         skew = ((before + after) / 2 - db_now) / 1e6
         return rows, prepared.rule, skew
 
+    def _start_cells(self, cells: list[_Cell]) -> dict[_Cell, Future]:
+        urls = {c.url for c in cells}
+        self.engines.keep_only(urls | {self.settings.api_database_connection} - {None})
+        self._prepared = {u: p for u, p in self._prepared.items() if u in urls}
+        return {c: self._pool.submit(self._read_cell, c) for c in cells}
+
     # -- one reading ---------------------------------------------------------------------------
 
     def read(self, timeout: float | None = None) -> Snapshot:
@@ -179,22 +193,19 @@ class Reader:
         once for the API database and once for the cells, which are read in parallel)."""
         budget = timeout if timeout is not None else 2 * self.settings.query_timeout
         deadline = time.monotonic() + budget
-        api_health, cells, zones, zones_known = self._read_topology(deadline)
-        self.engines.keep_only({c.url for c in cells} |
-                               {self.settings.api_database_connection} - {None})
-        self._prepared = {u: p for u, p in self._prepared.items() if u in {c.url for c in cells}}
+        reads = _CellReads(self._start_cells)
+        api_health, cells, zones, zones_known = self._read_topology(deadline, reads)
+        reads.start(cells)  # unless the API database's reading has started them already
 
-        started = time.monotonic()
-        futures = {c: self._pool.submit(self._read_cell, c) for c in cells}
-        wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+        wait(reads.futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         rows: list[ServiceRow] = []
         health: list[CellHealth] = []
-        seen: set[tuple[str, str | None, str | None]] = set()
-        for cell, future in futures.items():
+        seen: dict[str, set] = {}  # (binary, host) keys per cell label
+        for cell, future in reads.futures.items():
             base = dict(cell=cell.label, uuid=cell.uuid, disabled=cell.disabled)
             if not future.done():
                 future.cancel()
-                health.append(CellHealth(up=False, duration=time.monotonic() - started,
+                health.append(CellHealth(up=False, duration=time.monotonic() - reads.started,
                                          error=f"no answer within {budget:g}s", **base))
                 continue
             result = future.result()
@@ -203,35 +214,70 @@ class Reader:
                                          error=describe(result.error), **base))
                 LOG.warning("cell %r: %s", cell.label, describe(result.error))
                 continue
-            duplicates = 0
-            for row in result.rows:
-                key = (row.cell, row.binary, row.host)
-                if key in seen:
-                    duplicates += 1  # Nova's unique keys forbid this unless host or binary is NULL
-                    continue
-                seen.add(key)
-                rows.append(row)
+            duplicates = _append_unique(result.rows, seen.setdefault(cell.label, set()), rows)
             health.append(CellHealth(up=True, duration=result.duration, skew=result.skew,
                                      duplicates=duplicates, rule=result.rule, **base))
         return Snapshot(now=self.clock(), rows=rows, cells=health, api=api_health,
                         host_zones=zones, zones_known=zones_known)
 
-    def _read_topology(self, deadline: float):
+    def _read_topology(self, deadline: float, reads: "_CellReads"):
         """Cells and zones from the API database; on failure the last ones known, or the local
         [database] connection alone before any API reading has worked."""
         if not self.settings.api_database_connection:
             return None, self._local_cell(), {}, False
         started = time.monotonic()
-        future = self._pool.submit(self._read_api)
+        future = self._pool.submit(self._read_api, reads)
         # At most half of what is left: a hung API database must leave the cells time to answer.
         done, _ = wait([future], timeout=max(0.0, (deadline - started) / 2))
         duration = time.monotonic() - started
         if future in done and future.exception() is None:
             cells, zones = future.result()
-            self._known_cells, self._known_zones = cells, zones
+            self._known_zones = zones
             return CellHealth(API_CELL, True, duration), cells, zones, True
         error = describe(future.exception()) if future in done else "no answer in time"
         future.cancel()
         LOG.warning("API database: %s", error)
         cells = self._known_cells if self._known_cells is not None else self._local_cell()
         return CellHealth(API_CELL, False, duration, error), cells, self._known_zones, False
+
+
+class _CellReads:
+    """The cells of one reading, started once: by the API database's reading as soon as it has the
+    cell mappings, or else by the reading itself with the last cells known."""
+
+    def __init__(self, submit: Callable[[list[_Cell]], dict[_Cell, Future]]):
+        self._submit = submit
+        self._lock = threading.Lock()
+        self.futures: dict[_Cell, Future] = {}
+        self.started = 0.0
+        self._done = False
+
+    def start(self, cells: list[_Cell]) -> None:
+        with self._lock:
+            if not self._done:
+                self._done, self.started = True, time.monotonic()
+                self.futures = self._submit(cells)
+
+
+_KEY = itemgetter(3, 2)  # (binary, host) of a ServiceRow
+
+
+def _append_unique(new: list[ServiceRow], seen: set, out: list[ServiceRow]) -> int:
+    """Appends to `out` the rows whose (binary, host) is not in `seen` yet; returns how many were not.
+
+    Nova's unique keys forbid duplicates unless host or binary is NULL, so a cell is first checked
+    whole (in C); row by row only when it does have one."""
+    keys = list(map(_KEY, new))
+    fresh = set(keys)
+    if len(fresh) == len(keys) and seen.isdisjoint(fresh):
+        seen |= fresh
+        out += new
+        return 0
+    dropped = 0
+    for key, row in zip(keys, new):
+        if key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        out.append(row)
+    return dropped

@@ -65,6 +65,87 @@ def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
     assert shared.readings - readings_before <= 1
 
 
+def _status(admin, *names: str) -> dict[str, int]:
+    with admin.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ",".join(["%s"] * len(names)), names)
+        return {k: int(v) for k, v in cur.fetchall()}
+
+
+def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
+    """Per database one SELECT of the clock and one of the rows (the API database: mappings and
+    zones); no transaction statement, on connections in autocommit."""
+    from exporter.snapshot import Reader
+
+    reader = Reader(cloud)
+    admin = mariadb.admin()  # opened before: its own connection's SET statements are not counted
+    try:
+        reader.read()  # connections, column detection
+        names = ("Com_select", "Com_rollback", "Com_commit", "Com_begin", "Com_set_option")
+        before = _status(admin, *names)
+        snapshot = reader.read()
+        after = _status(admin, *names)
+    finally:
+        reader.close()
+        admin.close()
+    assert snapshot.ok and len(snapshot.rows) == 30
+    spent = {k: after[k] - before[k] for k in names}
+    assert spent == {"Com_select": 2 * 2 + 2, "Com_rollback": 0, "Com_commit": 0, "Com_begin": 0,
+                     "Com_set_option": 0}, spent
+
+
+def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariadb, cloud):
+    from exporter.engines import dbapi_connection, make_engine
+    from exporter.nova_db import fetch_all
+
+    engine = make_engine(cloud.database_connection, 5)
+
+    def session_id(conn) -> int:
+        return fetch_all(conn, "SELECT CONNECTION_ID()")[0][0]
+
+    try:
+        with dbapi_connection(engine) as conn:
+            assert list(fetch_all(conn, "SELECT @@autocommit")) == [(1,)]
+            first = session_id(conn)
+        with pytest.raises(ZeroDivisionError), dbapi_connection(engine) as conn:
+            assert session_id(conn) == first  # pooled
+            1 / 0  # e.g. a read timeout in the middle of a result
+        with dbapi_connection(engine) as conn:
+            assert session_id(conn) != first  # the failed one was thrown away, not pooled
+    finally:
+        engine.dispose()
+
+
+def test_cells_are_read_while_the_zones_are(mariadb, new_db, cloud):
+    """The cells start as soon as the API database has given the cell mappings: with the zones'
+    table locked, a cell added since the last reading is read all the same, while the zones fall
+    back to the last known."""
+    from exporter.snapshot import Reader
+
+    reader = Reader(cloud)
+    api = cloud.api_database_connection.rsplit("/", 1)[1].split("?")[0]
+    try:
+        assert reader.read().zones_known
+        cell3 = new_db("services")
+        add_cell(mariadb, api, "cell3", mariadb.url(cell3))
+        insert_services(mariadb, cell3, [service(f"new{i}") for i in range(5)])
+        admin = mariadb.admin(api)
+        with admin.cursor() as cur:
+            cur.execute("LOCK TABLES aggregate_hosts WRITE")
+            try:
+                started = time.monotonic()
+                snapshot = reader.read(timeout=2)
+                took = time.monotonic() - started
+            finally:
+                cur.execute("UNLOCK TABLES")
+        admin.close()
+    finally:
+        reader.close()
+    assert [c.cell for c in snapshot.cells] == ["cell1", "cell2", "cell3"] and all(c.up for c in snapshot.cells)
+    assert len(snapshot.rows) == 35
+    assert not snapshot.api.up and not snapshot.zones_known and snapshot.api.error == "no answer in time"
+    assert took < 2
+
+
 def test_min_interval_reuses_a_reading_and_says_so(mariadb, cloud):
     clock = [to_us(T)]
     with served(cloud, clock=lambda: clock[0], min_interval=60) as (base, shared):
