@@ -5,6 +5,7 @@ Wiring only; the work is done by the modules along the data's trip.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import shutil
 import signal
@@ -125,6 +126,7 @@ def run_serve(settings: Settings, on_ready=None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    tune_gc()
     if on_ready is not None:
         on_ready()
     try:
@@ -134,6 +136,16 @@ def run_serve(settings: Settings, on_ready=None) -> int:
         reader.close()
     LOG.info("stopped")
     return 0
+
+
+def tune_gc() -> None:
+    """The garbage collector set for a server whose every reading makes tens of thousands of
+    tuples and strings (rows, label sets, texts), none of them in a reference cycle: reference
+    counting frees them, and a cyclic collection over them is wasted work. The start-up's objects
+    (modules, SQLAlchemy, oslo.config) are frozen out of every collection, and young collections run
+    every 50,000 allocations instead of 700; at 10,000 services a reading took a quarter less."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def run_demo(settings: Settings, args) -> int:
