@@ -307,7 +307,9 @@ class Renderer:
         # A sync flush ends the blocks on a byte boundary without a final block: the scrape's own
         # blocks can follow them in the same member.
         pieces.append(compressor.flush(self.deflate.Z_SYNC_FLUSH))
-        rendering.pieces, rendering.crc, rendering.size = [p for p in pieces if p], crc, size
+        # One piece, shared by every scrape of the reading: wsgiref sends each piece of a body with
+        # its own system call, and a copy per scrape would cost each concurrent scrape the whole body.
+        rendering.pieces, rendering.crc, rendering.size = [b"".join(pieces)], crc, size
 
     def _rendering(self, snapshot: Snapshot) -> _Rendering:
         with self._lock:

@@ -97,8 +97,7 @@ class MetricsApp:
         body = self.renderer.body(snapshot, self.settings, self.clock(), self.driver, gzipped)
         headers = [("Content-Type", CONTENT_TYPE_LATEST)]
         if gzipped:
-            body = [b"".join(body)]  # one write: wsgiref sends each piece with its own system call
-            headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body[0])))]
+            headers += [("Content-Encoding", "gzip"), ("Content-Length", str(sum(map(len, body))))]
         # NOTE: the plain text goes out as it is written, without Content-Length: at 100,000
         # services it is 90 MB, which is never whole in memory.
         start_response("200 OK", headers)
