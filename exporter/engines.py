@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import ssl
 import threading
 from typing import Iterator
 
+import pymysql
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -64,11 +66,40 @@ def make_engine(raw: str, timeout: float) -> Engine:
     elif backend == "sqlite":
         kwargs = dict(connect_args={"timeout": timeout, "check_same_thread": False})
     try:
-        return sa.create_engine(url, **kwargs)
+        engine = sa.create_engine(url, **kwargs)
     except ImportError as exc:
         raise ConfigError(f"database URL {mask_url(raw)!r}: driver {driver!r} is not installed ({exc.name})") from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {mask_url(raw)!r}: {exc}") from None
+    if driver == "pymysql":
+        sa.event.listen(engine, "do_connect", _connect_pymysql)
+    return engine
+
+
+def _connect_pymysql(dialect, connection_record, cargs, cparams):
+    return _SharedTLSContextConnection(*cargs, **cparams)
+
+
+class _SharedTLSContextConnection(pymysql.connections.Connection):
+    """PyMySQL's connection with TLS as PyMySQL sets it when no TLS option is given (PREFERRED:
+    used when the server offers it, unverified), from one TLS context for every connection.
+
+    NOTE: PyMySQL makes that context anew for each connection and loads the system's CA bundle into
+    it (of no use with verification off): 0.8 MB per pooled connection, 44 MB at 50 cells
+    (bench/ANALYSIS.md). The shared context is PyMySQL's own, made once; any TLS option given in
+    the URL goes to PyMySQL unchanged.
+    """
+
+    _preferred: ssl.SSLContext | None = None
+    _lock = threading.Lock()
+
+    def _create_ssl_ctx(self, sslp):
+        if sslp != {}:
+            return super()._create_ssl_ctx(sslp)
+        with self._lock:
+            if _SharedTLSContextConnection._preferred is None:
+                _SharedTLSContextConnection._preferred = super()._create_ssl_ctx(sslp)
+            return _SharedTLSContextConnection._preferred
 
 
 @contextlib.contextmanager

@@ -169,10 +169,13 @@ class Reader:
         with dbapi_connection(engine) as conn:
             try:
                 prepared = self._prepare(conn, cell.url, engine.dialect)
+                rows = nova_db.read_services(conn, cell.label, prepared.query)
+                # NOTE: the clock after the rows: PyMySQL keeps a connection's last result (every
+                # row of it) until its next statement, and a pooled connection would hold the
+                # cell's rows of one reading into the next, doubling the peak memory of a big cloud.
                 before = self.clock()
                 db_now = nova_db.read_db_clock(conn, engine.dialect)
                 after = self.clock()
-                rows = nova_db.read_services(conn, cell.label, prepared.query)
             except Exception:
                 # The schema may have changed under us (an upgrade): detect the columns again next time.
                 self._prepared.pop(cell.url, None)

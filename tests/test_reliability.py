@@ -115,6 +115,51 @@ def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariad
         engine.dispose()
 
 
+def test_pymysql_reads_what_mysqlclient_reads(monkeypatch, cloud):
+    """PyMySQL is the default dependency; mysqlclient, when installed, is taken for the same URLs."""
+    from exporter import engines
+    from exporter.snapshot import Reader
+
+    def reading():
+        reader = Reader(cloud)
+        try:
+            snapshot = reader.read()
+            return {url: engine.driver for url, engine in reader.engines._engines.items()}, snapshot
+        finally:
+            reader.close()
+
+    drivers, fast = reading()
+    monkeypatch.setattr(engines, "have_mysqlclient", lambda: False)
+    pure_drivers, pure = reading()
+    assert set(pure_drivers.values()) == {"pymysql"} and set(drivers.values()) == {"mysqldb"}
+    assert pure.ok and len(pure.rows) == 30 and pure.rows == fast.rows and pure.host_zones == fast.host_zones
+
+
+def test_pymysql_connections_share_one_tls_context_made_as_pymysql_makes_it(monkeypatch, cloud):
+    import pymysql
+
+    from exporter import engines
+
+    monkeypatch.setattr(engines, "have_mysqlclient", lambda: False)
+    engine = engines.make_engine(cloud.database_connection, 5)
+    try:
+        with engines.dbapi_connection(engine) as one, engines.dbapi_connection(engine) as two:
+            first, second = one.dbapi_connection, two.dbapi_connection
+            assert isinstance(first, pymysql.connections.Connection) and first is not second
+            assert first.ctx is second.ctx
+            assert first.ssl and not first._ssl_required  # PyMySQL's default: TLS when offered
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        own = pymysql.connect(*cargs, **cparams)  # PyMySQL's own, for comparison
+        try:
+            assert own.ctx is not first.ctx and own.ssl and not own._ssl_required
+            for attribute in ("verify_mode", "check_hostname", "verify_flags", "minimum_version", "options"):
+                assert getattr(first.ctx, attribute) == getattr(own.ctx, attribute), attribute
+        finally:
+            own.close()
+    finally:
+        engine.dispose()
+
+
 def test_cells_are_read_while_the_zones_are(mariadb, new_db, cloud):
     """The cells start as soon as the API database has given the cell mappings: with the zones'
     table locked, a cell added since the last reading is read all the same, while the zones fall
