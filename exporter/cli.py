@@ -4,9 +4,11 @@ Wiring only; the work is done by the modules along the data's trip.
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import gc
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -127,6 +129,7 @@ def run_serve(settings: Settings, on_ready=None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     tune_gc()
+    limit_malloc_arenas()
     if on_ready is not None:
         on_ready()
     try:
@@ -146,6 +149,24 @@ def tune_gc() -> None:
     every 50,000 allocations instead of 700; at 10,000 services a reading took a quarter less."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+
+
+# mallopt's parameter number for the arena limit (glibc's malloc.h)
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """What MALLOC_ARENA_MAX=2 does, unless the environment sets it: glibc gives each thread that
+    allocates its own heap (up to 8 per core), and the C driver's result buffers, made by the
+    cell-reader threads, would leave freed memory in each of them (100,000 services with
+    mysqlclient: 228 MB peak, 199 MB with two arenas). Nothing on other C libraries."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
 
 
 def run_demo(settings: Settings, args) -> int:
