@@ -20,9 +20,9 @@ STAGES = (
     ("prometheus_client generate_latest (health families; before: every family)", ("generate_latest",)),
     ("prometheus_client families (before)", ("service_families",)),
     ("verdict: judge (Judged objects)", ("judge",)),
-    ("rows -> ServiceRow objects (nova_db.read_services)", ("read_services.<locals>.<listcomp>",)),
-    ("cell query: driver + SQLAlchemy (execute, fetch, pool)", ("read_services", "_query_cell", "_prepare")),
-    ("API database: cells, zones", ("_read_api",)),
+    ("cell query: driver's fetch, rows made ServiceRows, pool (nova_db.read_services)",
+     ("read_services", "read_db_clock", "_query_cell", "_prepare")),
+    ("API database: cells, zones", ("_read_api", "read_host_zones", "read_cell_mappings")),
     ("HTTP server, WSGI", ("handle", "finish_response", "process_request_thread")),
 )
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+):\d+\)$")

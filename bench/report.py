@@ -90,10 +90,13 @@ def targets(run: dict) -> list[tuple[str, str, bool | None]]:
         for driver, name in (("mysqldb", "mysqlclient"), ("pymysql", "PyMySQL")):
             median = ten["exporter"][driver]["gzip"].median
             if nova:
+                # The 40x target goes with the 100 ms one (Nova's 3.8 to 4.7 s over 40): the fast
+                # driver's. PyMySQL's ratio is shown for the record; its own limit is 200 ms.
                 best = min(nova)
-                rows.append((f">= 40x faster than Nova's GET /os-services (10,000, {name})",
+                rows.append((f">= 40x faster than Nova's GET /os-services (10,000, {name})"
+                             if driver == "mysqldb" else f"speed-up over Nova's GET /os-services (10,000, {name})",
                              f"{_ratio(best, median)} ({best * 1000:.0f} ms / {median * 1000:.1f} ms)",
-                             best / median >= 40))
+                             best / median >= 40 if driver == "mysqldb" else None))
             naive = ten["naive"].median
             rows.append((f">= 4x faster than the naive stack (10,000, {name})",
                          f"{_ratio(naive, median)} ({naive * 1000:.0f} ms / {median * 1000:.1f} ms)",
@@ -266,7 +269,8 @@ def write() -> None:
                 "other work: spreads are wide where it was busy)",
                 f"- command: `{run['command']}`; took {run['seconds'] / 60:.1f} min", ""]
         out += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-        out += [f"| {t} | {v} | {'met' if ok else 'NOT met'} |" for t, v, ok in targets(run)]
+        out += [f"| {t} | {v} | {'met' if ok else 'for the record' if ok is None else 'NOT met'} |"
+                for t, v, ok in targets(run)]
         out += ["", "## Figures per size", "",
                 "Exporter figures are HTTP scrapes from another process on a new connection each, with "
                 "`X-Prometheus-Scrape-Timeout-Seconds: 10` (and `Accept-Encoding: gzip` where said); the "

@@ -262,7 +262,7 @@ class _CellReads:
                 self.futures = self._submit(cells)
 
 
-_KEY = itemgetter(3, 2)  # (binary, host) of a ServiceRow
+_KEY = itemgetter(ServiceRow._fields.index("binary"), ServiceRow._fields.index("host"))
 
 
 def _append_unique(new: list[ServiceRow], seen: set, out: list[ServiceRow]) -> int:

@@ -138,6 +138,7 @@ def judge(
     by_updated_at = rule is HeartbeatRule.UPDATED_AT
     last_cell = None
     for row in rows:
+        # ServiceRow's fields, in order (unpacked at once: six attribute reads cost more)
         cell, _, host, _, topic, _, _, _, forced_down, _, _, created_at, updated_at, last_seen_up = row
         if rules is not None and cell is not last_cell:  # rows come cell by cell: look up once per cell
             by_updated_at, last_cell = rules[cell] is HeartbeatRule.UPDATED_AT, cell

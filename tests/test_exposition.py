@@ -145,11 +145,11 @@ def test_renderer_gzip_is_one_member_of_the_same_bytes_and_shared_per_reading(de
     assert one_gzip_member(renderer.body(other, Settings(), NOW, "mysqldb", gzip=True)) == reference(other, Settings())
     # A late scrape of the previous reading, after the next one was rendered, is not rendered again;
     # a third reading pushes the first out.
-    assert renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)[1] is first[1]
+    assert renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)[0] is first[0]  # the shared part: the gzip header and the services
     third = snapshot_of([row(id_=1, host="third")])
     renderer.body(third, Settings(), NOW, "mysqldb", gzip=True)
     again = renderer.body(snap, Settings(), NOW, "mysqldb", gzip=True)
-    assert again[1] is not first[1] and one_gzip_member(again) == reference(snap, Settings())
+    assert again[0] is not first[0] and one_gzip_member(again) == reference(snap, Settings())
 
 
 def test_gzip_body_of_an_empty_cloud():
@@ -175,7 +175,7 @@ def test_concurrent_scrapes_of_one_reading_share_one_rendering():
     for t in threads:
         t.join()
     assert len(bodies) == 8
-    assert len({id(body[1]) for body in bodies}) == 1
+    assert len({id(body[0]) for body in bodies}) == 1  # one shared part: rendered and compressed once
     assert {one_gzip_member(body) for body in bodies} == {reference(snap, Settings())}
 
 
