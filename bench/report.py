@@ -231,9 +231,10 @@ def _soak_section(soak: dict) -> list[str]:
 def _whatif_section(whatif: dict) -> list[str]:
     if not whatif:
         return []
-    out = ["## Changes proposed outside bench/, measured by putting them in (`python3 -m bench whatif`)", "",
-           "The exporter in its own process with one change put in (bench/patches.py), mysqlclient, scraped "
-           "over HTTP with gzip; statements are MariaDB's global counters over one scrape.", ""]
+    out = ["## Changes measured by putting them in (`python3 -m bench whatif`)", "",
+           "The exporter in its own process with one change put in (bench/patches.py): a change proposed "
+           "outside bench/, or a setting of `serve` taken back. mysqlclient, scraped over HTTP with gzip; "
+           "statements are MariaDB's global counters over one scrape.", ""]
     for size, variants in whatif.items():
         out += [f"### {int(size):,} services", "", "| variant | gzip scrape, median ms (p10–p90; min–max) | "
                 "SELECT / ROLLBACK / ping per scrape | 10 concurrent: slowest, SELECTs | peak RSS |",

@@ -1,6 +1,7 @@
-"""python3 -m bench whatif: changes proposed outside bench/ measured before they are made. Each
-variant is the exporter in its own process with the change put in (bench/patches.py), scraped over
-HTTP like `run` does: gzip scrape time, ten concurrent scrapes, peak RSS, statements per scrape.
+"""python3 -m bench whatif: changes proposed outside bench/ measured before they are made, and the
+settings `serve` makes taken back one at a time to measure what each gives. Each variant is the
+exporter in its own process with the change put in (bench/patches.py), scraped over HTTP like `run`
+does: gzip scrape time, ten concurrent scrapes, peak RSS, statements per scrape.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from .servers import Exporter, free_port, proc_status, tcp_url, write_conf
 RUNS = {1000: 21, 10000: 15, 100000: 5}
 VARIANTS = {
     "as is": (),
-    "no ROLLBACK (as through engine.raw_connection())": ("no_rollback",),
     "no pool_pre_ping": ("no_ping",),
-    "environment MALLOC_ARENA_MAX=2": ("env:MALLOC_ARENA_MAX=2",),
-    "all three": ("no_rollback", "no_ping", "env:MALLOC_ARENA_MAX=2"),
+    "Python's default garbage collector settings (no cli.tune_gc)": ("default_gc",),
+    "glibc's default malloc arenas (environment MALLOC_ARENA_MAX=16: 8 per core)": ("env:MALLOC_ARENA_MAX=16",),
 }
 
 
