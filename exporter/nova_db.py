@@ -6,14 +6,13 @@ Tables read (and nothing else, so a read-only user needs SELECT on these only):
 """
 from __future__ import annotations
 
-import functools
 import re
 import urllib.parse
 from dataclasses import dataclass
-from typing import Sequence
-from functools import partial
+from functools import lru_cache, partial
 from itertools import repeat
 from operator import add
+from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -95,7 +94,7 @@ def _now_default(element, compiler, **kw):
     return "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)"
 
 
-@functools.lru_cache(maxsize=256)  # the fixed queries below, once per engine's dialect
+@lru_cache(maxsize=256)  # the fixed queries below, once per engine's dialect
 def sql_text(query: sa.Executable, dialect: Dialect) -> str:
     """A query as this database's SQL text, its few constants inlined (no parameters to bind): it
     is sent through the driver's own cursor, without SQLAlchemy's Connection (whose transaction
