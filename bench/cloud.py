@@ -11,7 +11,8 @@ import uuid as uuidlib
 from contextlib import closing
 from dataclasses import dataclass, field
 
-CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+from exporter.nova_db import CELL0_UUID
+
 AZS = 4
 NODES_PER_RACK = 40
 CONDUCTORS_PER_CELL = 3

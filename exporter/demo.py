@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .nova_db import CELL0_UUID
+from .verdict import API_BINARIES
+
 LOG = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
@@ -69,7 +72,6 @@ AGGREGATE_METADATA = sa.Table(
     sa.UniqueConstraint("aggregate_id", "key"),
 )
 
-CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 AZ_HOSTS = {"az1": ["cmp-az1-01", "cmp-az1-02", "cmp-az1-03"],
             "az2": ["cmp-az2-01", "cmp-az2-02", "cmp-az2-03"]}
 SPARE_HOST = "cmp-spare-01"  # in no AZ aggregate: default_availability_zone
@@ -163,7 +165,7 @@ def beat_once(cloud: DemoCloud, engines: dict[str, sa.Engine], elapsed: float) -
         with engine.begin() as conn:
             for sid, host, binary in conn.execute(sa.select(SERVICES.c.id, SERVICES.c.host, SERVICES.c.binary)
                                                   .where(SERVICES.c.deleted == 0)):
-                if binary in ("nova-osapi_compute", "nova-metadata") or is_dead(host, elapsed, cloud.period):
+                if binary in API_BINARIES or is_dead(host, elapsed, cloud.period):
                     continue
                 conn.execute(SERVICES.update().where(SERVICES.c.id == sid).values(
                     report_count=SERVICES.c.report_count + 1, last_seen_up=now, updated_at=now))

@@ -120,8 +120,7 @@ class _Labels:
     """The services' label values, escaped, and their label sets in generate_latest's order (names
     sorted), each ending in '} ' ready for the value."""
 
-    def __init__(self, services: list[Judged]):
-        rows = list(map(_ROW, services))
+    def __init__(self, services: list[Judged], rows: list[ServiceRow]):
         self.binary = _column(list(map(_BINARY, rows)))
         self.cell = _column(list(map(_CELL, rows)))
         self.host = _column(list(map(_HOST, rows)))
@@ -226,8 +225,8 @@ if tuple(_GAUGE_TEXTS) != tuple(spec.name for spec in SERVICE_GAUGES):
 
 def service_exposition(services: list[Judged], prefix: str) -> Iterator[bytes]:
     """The per-service families as text: each family's HELP and TYPE, then its lines in slices."""
-    labels = _Labels(services)
     rows = list(map(_ROW, services))
+    labels = _Labels(services, rows)
     headers = _headers(prefix)
     for texts_of, (header, name) in zip(_GAUGE_TEXTS.values(), headers):
         yield header.encode()
@@ -259,7 +258,7 @@ class _Rendering:
         # services a Snapshot holds some 70 MB).
         self.snapshot = weakref.ref(snapshot)
         self.lock = threading.Lock()
-        self.pieces: list[bytes] | None = None  # gzip header, then deflate blocks ending on a byte boundary
+        self.pieces: list[bytes] | None = None  # [gzip header and deflate blocks ending on a byte boundary]
         self.crc = 0                            # CRC-32 and length of the text they hold
         self.size = 0
 

@@ -5,7 +5,7 @@
       key_file: server.key
       client_ca_file: ca.crt                      # optional
       client_auth_type: RequireAndVerifyClientCert  # optional, default NoClientCert
-      min_version: TLS12                           # optional
+      min_version: TLS12                           # optional; also max_version
     basic_auth_users:
       prometheus: $2b$12$...                       # bcrypt hash (htpasswd -nBC 12 "" | tr -d ':')
 
@@ -95,13 +95,25 @@ def _path(base: str, value) -> str:
 
 
 def _tls_context(tls: dict, base: str) -> ssl.SSLContext:
+    # NOTE: exporter-toolkit's cipher_suites and curve_preferences take Go's names, which OpenSSL
+    # does not know: refused with a clear error rather than accepted and silently not applied.
+    unsupported = set(tls) & {"cipher_suites", "curve_preferences"}
+    if unsupported:
+        raise ValueError(f"tls_server_config: {sorted(unsupported)} not supported by this exporter (OpenSSL's "
+                         "defaults apply); remove them")
     unknown = set(tls) - {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version",
-                          "max_version", "cipher_suites", "prefer_server_cipher_suites", "curve_preferences"}
+                          "max_version", "prefer_server_cipher_suites"}
     if unknown:
         raise ValueError(f"tls_server_config: unknown keys {sorted(unknown)}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = TLS_VERSIONS.get(tls.get("min_version", "TLS12"), None) or _bad(
-        f"tls_server_config.min_version must be one of {sorted(TLS_VERSIONS)}")
+    ctx.minimum_version = _tls_version(tls, "min_version", "TLS12")
+    if "max_version" in tls:
+        ctx.maximum_version = _tls_version(tls, "max_version", None)
+    prefer = tls.get("prefer_server_cipher_suites", True)
+    if not isinstance(prefer, bool):
+        raise ValueError("tls_server_config.prefer_server_cipher_suites must be true or false")
+    if not prefer:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     try:
         ctx.load_cert_chain(_path(base, tls.get("cert_file")), _path(base, tls.get("key_file")))
     except ssl.SSLError as exc:
@@ -117,8 +129,11 @@ def _tls_context(tls: dict, base: str) -> ssl.SSLContext:
     return ctx
 
 
-def _bad(message: str):
-    raise ValueError(message)
+def _tls_version(tls: dict, key: str, default: str | None) -> ssl.TLSVersion:
+    version = TLS_VERSIONS.get(tls.get(key, default))
+    if version is None:
+        raise ValueError(f"tls_server_config.{key} must be one of {sorted(TLS_VERSIONS)}")
+    return version
 
 
 def load_web_config(path: str | None) -> WebConfig:

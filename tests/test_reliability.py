@@ -316,12 +316,25 @@ def test_client_certificate_required(cloud, certs, tmp_path):
     ("unknown_key: 1\n", "unknown keys"),
     ("- a list\n", "mapping"),
     ("tls_server_config: {cert_file: a\n", "web config file"),
+    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+     "not supported by this exporter"),
+    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS99\n", "max_version must be one of"),
+    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: maybe\n",
+     "must be true or false"),
 ])
 def test_bad_web_config_is_a_startup_error(tmp_path, content, expected):
     path = tmp_path / "web.yml"
     path.write_text(content)
     code, _, err = run_cli(["--database-connection", "sqlite://", "--exporter-web_config_file", str(path), "serve"])
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_tls_versions_of_the_web_config_are_applied(certs, tmp_path):
+    path = tmp_path / "web.yml"
+    web_config(path, certs)
+    path.write_text(path.read_text() + "  min_version: TLS12\n  max_version: TLS12\n")
+    context = load_web_config(str(path)).ssl_context
+    assert (context.minimum_version, context.maximum_version) == (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
 
 
 # -- secrets ---------------------------------------------------------------------------------

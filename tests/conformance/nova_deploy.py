@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import random_clouds
 
-CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+from exporter.nova_db import CELL0_UUID
+
 # Nova formats this from [database] connection (nova/objects/cell_mapping.py, _format_url); the exporter
 # must do the same to reach cell2 at all.
 CELL2_TEMPLATE = "{scheme}://{username}:{password}@{hostname}:{port}/conf_cell2?{query}"
