@@ -39,6 +39,25 @@ def scrape_budget(environ: dict, settings: Settings) -> float:
     return min(default, max(0.1, told - max(0.25, 0.1 * told)))
 
 
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header (RFC 9110) allows gzip: named, or `*`, with a q above 0.
+    ("gzip;q=0" refuses it.)"""
+    allowed = {}
+    for item in header.split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        allowed[coding.lower()] = q
+    q = allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", 0.0)))
+    return q > 0
+
+
 def landing_page(settings: Settings) -> bytes:
     threshold = effective_down_time(settings.service_down_time, settings.report_interval)
     body = f"""<!doctype html>
@@ -93,7 +112,7 @@ class MetricsApp:
 
     def _metrics(self, environ, start_response):
         snapshot = self.source.get(scrape_budget(environ, self.settings))
-        gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
         body = self.renderer.body(snapshot, self.settings, self.clock(), self.driver, gzipped)
         headers = [("Content-Type", CONTENT_TYPE_LATEST)]
         if gzipped:

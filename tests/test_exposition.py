@@ -209,15 +209,17 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
     settings = Settings(database_connection=mariadb.url(db), metric_prefix="nova_")
     with served(settings, min_interval=3600) as (base, shared):
         bodies = {}
-        for encoding in ("identity", "gzip"):
+        # Accept-Encoding -> gzipped
+        for encoding, gzipped in {"identity": False, "gzip;q=0, identity": False, "gzip": True,
+                                  "br;q=1.0, gzip;q=0.8, *;q=0.1": True}.items():
             request = urllib.request.Request(base + "/metrics", headers={
                 "Accept-Encoding": encoding, "X-Prometheus-Scrape-Timeout-Seconds": "10"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
-                if encoding == "gzip":
+                if gzipped:
                     assert int(response.headers["Content-Length"]) == len(raw)
-                bodies[encoding] = one_gzip_member([raw]) if encoding == "gzip" else raw
-                assert response.headers.get("Content-Encoding") == (None if encoding == "identity" else "gzip")
+                bodies[encoding] = one_gzip_member([raw]) if gzipped else raw
+                assert response.headers.get("Content-Encoding") == ("gzip" if gzipped else None)
         snap = shared.get()  # the reading both scrapes showed (min_interval keeps it)
     assert shared.readings == 1
     # The render instant differs per scrape: compare the lines that do not depend on it.
@@ -225,7 +227,7 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
         return [line for line in body.splitlines() if b"snapshot_age_seconds" not in line]
 
     expected = generate_latest(_Registry(families(snap, settings, snap.now, "pymysql")))  # served()'s driver
-    assert stable(bodies["identity"]) == stable(bodies["gzip"]) == stable(expected)
+    assert all(stable(body) == stable(expected) for body in bodies.values()) and len(bodies) == 4
     assert b'host="odd \\"host\\" \\\\ name"' in bodies["gzip"]
 
 
