@@ -9,6 +9,8 @@ import datetime
 import os
 import pathlib
 
+import pytest
+
 from exporter import __version__
 from exporter.collector import families
 from exporter.config import Settings
@@ -49,6 +51,7 @@ def check(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text.replace(f'version="{__version__}"', 'version="@VERSION@"'))
+        pytest.fail(f"{name} written anew: review its diff, then run without UPDATE_GOLDEN")
     assert text == path.read_text().replace("@VERSION@", __version__)
 
 
@@ -66,6 +69,10 @@ def test_golden_with_prefix_and_overridden_down_time():
                         default_availability_zone="zone-default", internal_service_availability_zone="ctl")
     text = render(families(snapshot(), settings, to_us(T), "mysqldb")).decode()
     check("metrics_prefixed.prom", text)
+    got = samples(text)
+    assert got[("openstack_nova_service_down_time_seconds", frozenset())] == 17.0  # int(2.5 x 7)
+    zones = {dict(labels)["zone"] for name, labels in got if name == "openstack_nova_service_up"}
+    assert {"zone-default", "ctl"} <= zones
 
 
 def test_collector_on_its_own_registry():

@@ -143,7 +143,8 @@ def test_judge_agrees_with_the_single_rules(rows, now, threshold):
                     for i, (created, updated, seen, forced, topic, host, cell) in enumerate(rows)]
     rules = {"c1": HeartbeatRule.LAST_SEEN_UP, "c2": HeartbeatRule.UPDATED_AT}
     zones = {"h1": "az1", "h2": "az1,az2"}
-    for r, j in zip(service_rows, judge(service_rows, now, threshold, rules, zones, "nova", "internal")):
+    for r, j in zip(service_rows, judge(service_rows, now, threshold, rules, zones, "nova", "internal"),
+                    strict=True):
         beat = heartbeat(r, rules[r.cell])
         assert j.heartbeat == beat and j.up is is_up(r, beat, now, threshold)
         assert j.zone == zone_of(r, zones, "nova", "internal")
