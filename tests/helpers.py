@@ -21,6 +21,7 @@ from exporter.coalesce import SharedReader
 from exporter.config import Settings
 from exporter.http import MetricsApp, make_http_server, serve_in_thread
 from exporter.snapshot import Reader
+from mariadb import free_port  # noqa: F401  (shared with the tests that import it from here)
 
 EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -100,10 +101,6 @@ def series(text: str, name: str) -> dict[tuple, float]:
             for k, v in samples(text).items() if k[0] == name}
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_exporter(args: list[str], port: int, env: dict | None = None) -> subprocess.Popen:

@@ -17,10 +17,11 @@ from exporter.config import Settings
 from exporter.exposition import render
 from exporter.snapshot import API_CELL, CellHealth, Snapshot
 from exporter.verdict import HeartbeatRule, ServiceRow
+from cloud import T
+from exporter.nova_db import CELL0_UUID
 from helpers import samples, to_us
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
-T = datetime.datetime(2012, 10, 29, 13, 42, 11)
 
 
 def snapshot() -> Snapshot:
@@ -39,7 +40,7 @@ def snapshot() -> Snapshot:
         row("cell1", 4, "cmp3", "nova-compute", "compute", to_us(T) + 2_500_000, forced_down=True),
         row("cell1", 5, "cmp4", "nova-compute", "compute", None, created_at=None, updated_at=None, version=None),
     ]
-    cells = [CellHealth("cell0", True, 0.0125, uuid="00000000-0000-0000-0000-000000000000", skew=-0.25),
+    cells = [CellHealth("cell0", True, 0.0125, uuid=CELL0_UUID, skew=-0.25),
              CellHealth("cell1", True, 0.025, uuid="c1", skew=0.5, duplicates=1, rule=HeartbeatRule.LAST_SEEN_UP),
              CellHealth("cell2", False, 10.0, error="timed out", uuid="c2")]
     return Snapshot(now=to_us(T), rows=rows, cells=cells, api=CellHealth(API_CELL, True, 0.003),

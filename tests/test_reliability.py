@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
-import json
 import logging
 import ssl
 import subprocess
@@ -18,6 +16,7 @@ from exporter.config import Settings
 from exporter.webconfig import load_web_config
 from helpers import free_port, get, run_cli, samples, scrape, series, served, start_exporter, stop_exporter, to_us
 from mariadb import PASSWORD
+from promserver import wait_for
 
 
 def com_select(mariadb) -> int:
@@ -235,8 +234,8 @@ def test_thread_count_returns_to_normal_after_hung_server(mariadb, cloud):
             baseline = threading.active_count()
             for _ in range(3):
                 scrape(base)
-            time.sleep(1.5)  # the driver's own timeout ends the blocked reads
-            assert threading.active_count() <= baseline + 1
+            # the driver's own timeout (1 s) ends the blocked reads; their threads must not stay
+            wait_for("the blocked reads' threads to end", lambda: threading.active_count() <= baseline + 1, 15)
     finally:
         sink.close()
 
@@ -389,11 +388,14 @@ def test_hung_real_server_then_back(mariadb, cloud):
             mariadb.resume()
         assert took < 2 * 1 + 1.0
         assert samples(text)[("service_exporter_database_up", frozenset({("cell", "(api_database)")}))] == 0.0
-        time.sleep(2.5)  # let the reads that were cut off by the deadline end on their own socket timeouts
-        text = scrape(base)
-        health = {dict(k[1])["cell"]: v for k, v in samples(text).items() if k[0] == "service_exporter_database_up"}
-        assert health == {"cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0}
-        assert len(series(text, "service_up")) == 30
+        # The reads cut off by the deadline end on their own socket timeouts (1 s); then all is back.
+        def back() -> str | None:
+            text = scrape(base)
+            health = {dict(k[1])["cell"]: v for k, v in samples(text).items()
+                      if k[0] == "service_exporter_database_up"}
+            return text if health == {"cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0} else None
+
+        assert len(series(wait_for("every database up again", back, 15), "service_up")) == 30
 
 
 def test_a_scrape_just_after_a_reading_shares_it(mariadb, cloud):

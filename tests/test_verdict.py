@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cloud import T
+from helpers import to_us
 from exporter.verdict import (HeartbeatRule, ServiceRow, effective_down_time, heartbeat, is_up, judge,
                               join_zones, zone_of)
 
-EPOCH = datetime.datetime(1970, 1, 1)
-T = datetime.datetime(2012, 10, 29, 13, 42, 11)
 
 
 def us(moment: datetime.datetime | None) -> int | None:
-    return None if moment is None else (moment - EPOCH) // datetime.timedelta(microseconds=1)
+    return None if moment is None else to_us(moment)
 
 
 def row(created=T, updated=T, seen=T, forced=False, disabled=False, topic="compute", host="host1",

@@ -16,13 +16,9 @@ from exporter import config
 from exporter.cli import database_driver, main
 from exporter.collector import SnapshotCollector
 from exporter.snapshot import Reader
+from helpers import EPOCH, to_us
 from verdicts import Verdict, naive_iso, zones
 
-EPOCH = datetime.datetime(1970, 1, 1)
-
-
-def micros(moment: datetime.datetime) -> int:
-    return (moment - EPOCH) // datetime.timedelta(microseconds=1)
 
 
 def listed(conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
@@ -56,7 +52,7 @@ def scraped(conf: pathlib.Path, now: datetime.datetime) -> str:
     """The exposition /metrics would serve at `now`: a reading with that clock, rendered by the
     exporter's collector on its own registry."""
     cfg = settings(conf)
-    now_us = micros(now)
+    now_us = to_us(now)
     reader = Reader(cfg, clock=lambda: now_us)
     try:
         snapshot = reader.read()

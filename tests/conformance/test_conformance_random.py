@@ -16,6 +16,7 @@ import datetime
 import pytest
 
 import exporter_side
+from exporter.verdict import API_BINARIES
 import nova_side
 import random_clouds
 from verdicts import ALL_FIELDS, METRIC_FIELDS, Verdict, differences
@@ -26,7 +27,6 @@ BATCHES = 8
 CLOUDS_PER_BATCH = 30
 FIRST_SEED = 20260101
 SEEDS = range(FIRST_SEED, FIRST_SEED + BATCHES * CLOUDS_PER_BATCH)
-API_BINARIES = ("nova-osapi_compute", "nova-metadata")
 API_EVERY = 2  # every second cloud is also asked through Nova's real GET /os-services
 
 
