@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-nova", action="store_true", help="skip Nova's own GET /os-services")
     run.add_argument("--profile-at", type=int, default=10000, help="size to profile with py-spy (0: none)")
     run.add_argument("--profile-seconds", type=float, default=12)
-    soak = commands.add_parser("soak", help="concurrent scrapers for a while, a cell server killed and restarted")
+    soak = commands.add_parser("soak", help="concurrent scrapers for a while, a cell server stopped and restarted")
     soak.add_argument("--scrapers", type=int, default=50)
     soak.add_argument("--duration", type=float, default=60)
     soak.add_argument("--size", type=int, default=10000)

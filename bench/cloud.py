@@ -12,6 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from exporter.nova_db import CELL0_UUID
+from exporter.verdict import API_BINARIES
 
 AZS = 4
 NODES_PER_RACK = 40
@@ -96,8 +97,8 @@ def _cell_services(rng: random.Random, now: datetime.datetime, cell: int, listed
     if cell == 1:  # the control plane's own services live in the first cell's database
         rows += [_service(rng, now, f"ctl-api-{k}.region1.example.net", "nova-scheduler") for k in (1, 2, 3)]
         rows += [_service(rng, now, f"ctl-api-{k}.region1.example.net", b) for k in (1, 2, 3)
-                 for b in ("nova-osapi_compute", "nova-metadata")]
-    computes = listed - sum(r["binary"] not in ("nova-osapi_compute", "nova-metadata") for r in rows)
+                 for b in API_BINARIES]
+    computes = listed - sum(r["binary"] not in API_BINARIES for r in rows)
     for index in range(first_compute, first_compute + computes):
         state = _pick_state(rng)
         states[state] = states.get(state, 0) + 1

@@ -46,8 +46,8 @@ def _engines(**options) -> None:
 
 
 def no_ping() -> None:
-    """No pool_pre_ping: no ping round trip per database (a dead pooled connection then fails one
-    reading, unless the reader retries once)."""
+    """No pool_pre_ping: no ping round trip per database (the exporter does not retry, so a dead
+    pooled connection would then fail one reading)."""
     _engines(pool_pre_ping=False)
 
 

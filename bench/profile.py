@@ -73,8 +73,9 @@ def summarize(raw: pathlib.Path, top: int = 12) -> dict:
 def _stage(frames: list[tuple[str, str]]) -> str:
     for func, file in reversed(frames):
         label = f"{func} ({file}"
+        name = func.rsplit(".", 1)[-1]  # py-spy names methods Class.method
         for stage, keys in STAGES:
-            if any(func == k or label.startswith(k) for k in keys):
+            if any(name == k or label.startswith(k) for k in keys):
                 return stage
     return "other (interpreter, threads, sockets)"
 

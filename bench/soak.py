@@ -1,6 +1,7 @@
 """python3 -m bench soak: many concurrent scrapers for a while, on loopback, with one cell's server
-stopped and started again in the middle. Passes when no scrape fails and the exporter's memory,
-file descriptors and threads do not grow from the first to the last 10 seconds."""
+stopped and started again in the middle. Passes when no scrape fails, the exporter's memory does
+not grow from the first to the last 10 seconds (beyond allocator noise), and its file descriptors
+and threads at rest are the same after the run as before it."""
 from __future__ import annotations
 
 import gzip
@@ -18,7 +19,6 @@ WINDOW = 10.0          # seconds compared at the start and at the end
 WARMUP = 15.0          # seconds of the same load before the run: the process reaches its working size
 RSS_SLACK = 0.05       # allocator noise allowed on the peak RSS of the last window, relative
 STOP_AT, START_AT = 0.4, 0.65  # the cell server is down over this part of the run
-IN_FLIGHT_JITTER = 2   # threads or sockets of scrapes in flight when a window's peak was sampled
 IDLE_WAIT = 3.0        # seconds after the last scrape before the exporter counts as at rest
 
 
@@ -145,10 +145,11 @@ def _run(db, second, exporter, killed: str, size: int, cells: int, scrapers: int
     down_values = [v for t, v in monitor if stopped + 1 < t < restarting]
     recovered_at = next((t for t, v in monitor if t > restarting and v == 1.0), None)
     errors = tally.non_200 + len(tally.failed)
-    # In-flight scrapes come and go (a thread and a socket each): the windows may differ by those;
-    # at rest, before and after, the counts must be equal.
-    growth = [k for k in ("fds", "threads") if last[k][1] > first[k][1] + IN_FLIGHT_JITTER
-              or idle_after[k] > idle_before[k]]
+    # Descriptors and threads are judged at rest, before and after the run, where they must be
+    # equal: under load each scrape in flight holds a thread and a socket, so the peaks of two
+    # windows differ by how many of the 50 were in flight when sampled (a run with no leak showed
+    # +3). The windows' figures stay in the report.
+    growth = [k for k in ("fds", "threads") if idle_after[k] > idle_before[k]]
     if last["rss_kb"][1] > first["rss_kb"][1] * (1 + RSS_SLACK):
         growth.append("rss")
     checks = {"no error": errors == 0, "no growth": not growth, "cell seen down": bool(down_values) and all(
