@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile-seconds", type=float, default=12)
     soak = commands.add_parser("soak", help="concurrent scrapers for a while, a cell server stopped and restarted")
     soak.add_argument("--scrapers", type=int, default=50)
-    soak.add_argument("--duration", type=float, default=60)
+    soak.add_argument("--duration", type=float, default=180)
     soak.add_argument("--size", type=int, default=10000)
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")

@@ -258,7 +258,7 @@ def write() -> None:
            "```", "pip install -e '.[test,fast]' -r bench/requirements.txt",
            "python3 -m bench run                 # 1,000 / 10,000 / 100,000 services, Nova side by side",
            "python3 -m bench run --sizes 1000    # a quick run",
-           "python3 -m bench soak                # 50 scrapers for 60 s, a cell server stopped and restarted",
+           "python3 -m bench soak                # 50 scrapers for 180 s, a cell server stopped and restarted",
            "python3 -m bench whatif              # serve's settings taken back one at a time, proposed changes",
            "```", ""]
     if run:

@@ -23,7 +23,7 @@ from . import floors, nova_api, profile
 from .cloud import Cloud, build, refresh
 from .naive import NaiveExporter
 from .scrapes import measure_exporter, paced, scrape
-from .servers import (DRIVERS, PASSWORD, REPO, USER, Exporter, exporter_command, free_port, proc_status, tcp_url,
+from .servers import (DRIVERS, PASSWORD, REPO, USER, Exporter, exporter_command, free_port, proc_status,
                       write_conf)
 from .stats import Stats, timed
 
@@ -88,17 +88,17 @@ def measure_floors(db, cloud: Cloud, runs: int) -> dict:
     for name, connect in floors.connectors(db.port, USER, PASSWORD).items():
         out[f"{name}_ints"] = floors.bare_driver(connect, databases, ints, runs)
         out[f"{name}_datetime"] = floors.bare_driver(connect, databases, dates, runs)
-    out["sqlalchemy_pymysql_datetime"] = floors.sqlalchemy_pymysql(lambda d: tcp_url(db, d), databases, dates, runs)
+    out["sqlalchemy_pymysql_datetime"] = floors.sqlalchemy_pymysql(db.url, databases, dates, runs)
     return out
 
 
 def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, log) -> dict:
     started = time.monotonic()
-    cloud = build(db, size, cells, lambda name: tcp_url(db, name))
+    cloud = build(db, size, cells, db.url)
     log(f"{size} services in {cells} cells: built in {time.monotonic() - started:.1f} s")
     runs, slow = RUNS.get(size, 5), SLOW_RUNS.get(size, 3)
     port = free_port()
-    conf = write_conf(workdir / f"exporter-{size}.conf", tcp_url(db, cloud.api_db), tcp_url(db, cloud.cell_dbs[0]),
+    conf = write_conf(workdir / f"exporter-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
                       port)
     result: dict = {"size": size, "cells": cells, "rows_written": cloud.rows_written, "states": cloud.states,
                     "zone_hosts": cloud.zone_hosts}
@@ -108,7 +108,7 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
     log("  floors done")
     result["render"] = render_only(settings_of(conf), runs, slow)
     log("  in-process rendering done")
-    naive = NaiveExporter(tcp_url(db, cloud.api_db))
+    naive = NaiveExporter(db.url(cloud.api_db))
     try:
         result["naive_bytes_gzip6"] = len(naive.scrape())
         result["naive"] = timed(naive.scrape, slow)
@@ -134,8 +134,8 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
         if nova_python is None or (cache == "dict" and size > NOVA_DICT_MAX):
             continue
         refresh(db, cloud)
-        nova_conf = nova_api.write_nova_conf(workdir / f"nova-{size}-{cache}.conf", tcp_url(db, cloud.api_db),
-                                         tcp_url(db, cloud.cell_dbs[0]), cache)
+        nova_conf = nova_api.write_nova_conf(workdir / f"nova-{size}-{cache}.conf", db.url(cloud.api_db),
+                                         db.url(cloud.cell_dbs[0]), cache)
         _, exporter_up = list_json(conf, "mysqldb", 1)  # the exporter's verdicts, just before Nova's
         got = nova_api.list_services(nova_python, nova_conf, NOVA_RUNS.get(size, 1), NOVA_WARMUP.get(size, 1))
         got["exporter_up"] = exporter_up
@@ -146,10 +146,10 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
 
 def profile_size(db, workdir: pathlib.Path, size: int, cells: int, seconds: float, log) -> dict:
     """py-spy over the exporter while it is scraped, per driver, and as before the fast writer."""
-    cloud = build(db, size, cells, lambda name: tcp_url(db, name))
+    cloud = build(db, size, cells, db.url)
     refresh(db, cloud)
     port = free_port()
-    conf = write_conf(workdir / f"profile-{size}.conf", tcp_url(db, cloud.api_db), tcp_url(db, cloud.cell_dbs[0]),
+    conf = write_conf(workdir / f"profile-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
                       port)
     out = {}
     for label, driver, patches in (("mysqlclient", "mysqldb", ()), ("PyMySQL", "pymysql", ()),

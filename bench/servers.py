@@ -25,12 +25,6 @@ def start_mariadb(base: pathlib.Path) -> MariaDB:
     return server
 
 
-def tcp_url(db: MariaDB, name: str) -> str:
-    """What Nova's nova.conf and cell mappings say: PyMySQL over TCP (the exporter upgrades it to
-    mysqlclient when it can)."""
-    return f"mysql+pymysql://{USER}:{PASSWORD}@127.0.0.1:{db.port}/{name}?charset=utf8mb4"
-
-
 def exporter_command(driver: str, patches: tuple[str, ...] = ()) -> list[str]:
     """The exporter's command line. driver "pymysql": MySQLdb is hidden, so that engines.py falls
     back to PyMySQL; patches: changes put in to measure them (bench/patches.py)."""

@@ -11,7 +11,7 @@ import time
 
 from .cloud import build, move_cell, refresh
 from .scrapes import scrape
-from .servers import Exporter, com_select, free_port, get, proc_status, start_mariadb, tcp_url, write_conf, \
+from .servers import Exporter, com_select, free_port, get, proc_status, start_mariadb, write_conf, \
     SCRAPE_HEADERS
 from .stats import Stats
 
@@ -63,15 +63,15 @@ def _cell_up(port: int, cell: str) -> float | None:
 
 def soak(db, workdir, size: int, scrapers: int, duration: float, driver: str, log) -> dict:
     cells = 10
-    cloud = build(db, size, cells, lambda name: tcp_url(db, name))
+    cloud = build(db, size, cells, db.url)
     second = start_mariadb(workdir / "mariadb-cell")
     try:
         moved = cloud.cell_dbs[-1]
-        move_cell(db, second, cloud, moved, tcp_url(second, moved))
+        move_cell(db, second, cloud, moved, second.url(moved))
         cloud.cell_dbs.remove(moved)  # refresh() below reaches the first server's cells only
         refresh(db, cloud)
         port = free_port()
-        conf = write_conf(workdir / "soak.conf", tcp_url(db, cloud.api_db), tcp_url(db, cloud.cell_dbs[0]), port,
+        conf = write_conf(workdir / "soak.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port,
                           query_timeout=5)
         killed = f"cell{cells}"
         with Exporter(conf, port, driver, workdir / "soak-exporter.log") as exporter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .cloud import build, refresh
 from .run import SIZES
 from .scrapes import concurrent_scrapes, paced, pause_after, scrape
-from .servers import Exporter, free_port, proc_status, tcp_url, write_conf
+from .servers import Exporter, free_port, proc_status, write_conf
 
 RUNS = {1000: 21, 10000: 15, 100000: 5}
 VARIANTS = {
@@ -46,9 +46,9 @@ def measure(db, exporter, runs: int) -> dict:
 def whatif(db, workdir, sizes: list[int], log) -> dict:
     results = {}
     for size in sizes:
-        cloud = build(db, size, SIZES[size], lambda name: tcp_url(db, name))
+        cloud = build(db, size, SIZES[size], db.url)
         port = free_port()
-        conf = write_conf(workdir / f"whatif-{size}.conf", tcp_url(db, cloud.api_db), tcp_url(db, cloud.cell_dbs[0]),
+        conf = write_conf(workdir / f"whatif-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
                           port)
         results[str(size)] = {}
         for name, patches in VARIANTS.items():

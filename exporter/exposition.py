@@ -33,7 +33,7 @@ from .config import Settings
 from .snapshot import Snapshot
 from .verdict import MICROS, Judged, ServiceRow
 
-try:  # ISA-L's deflate: five times faster than zlib's at level 1, with smaller output ([fast] extra)
+try:  # ISA-L's deflate: five times faster than zlib's at level 1, 12% smaller (bench/ANALYSIS.md; [fast] extra)
     from isal import isal_zlib as DEFLATE
 except ImportError:
     DEFLATE = zlib
