@@ -11,8 +11,8 @@ import uuid as uuidlib
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from exporter.nova_db import CELL0_UUID
-from exporter.verdict import API_BINARIES
+from exporter.sources.nova.tables import CELL0_UUID
+from exporter.sources.nova.verdict import API_BINARIES
 
 AZS = 4
 NODES_PER_RACK = 40

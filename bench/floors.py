@@ -8,7 +8,7 @@ from contextlib import ExitStack, closing
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from exporter import nova_db
+from exporter.sources.nova import tables as nova_db
 
 from .stats import Stats, timed
 

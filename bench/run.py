@@ -13,11 +13,12 @@ import subprocess
 import time
 
 from exporter import config
+from exporter.sources import SOURCES
 from exporter.collector import families, judged_services
 from exporter.exposition import Renderer, exposition
 from exporter.exposition import render
 from exporter.http import GZIP_LEVEL
-from exporter.snapshot import Reader
+from exporter.reader import Reader
 
 from . import floors, nova_api, profile
 from .cloud import Cloud, build, refresh
@@ -37,9 +38,7 @@ NOVA_DICT_MAX = 10000  # Nova's default cache is quadratic in the hosts: not run
 
 
 def settings_of(conf: pathlib.Path):
-    opts = config.new_config()
-    config.parse(opts, ["--config-file", str(conf)])
-    return config.settings_from(opts)
+    return config.load(["--config-file", str(conf)], SOURCES)
 
 
 def render_only(settings, runs: int, slow_runs: int) -> dict:
@@ -55,7 +54,7 @@ def render_only(settings, runs: int, slow_runs: int) -> dict:
     body = b"".join(exposition(snap, settings, now, "x"))
     return {
         "read_in_process": read,
-        "judge": timed(lambda: judged_services(snap, settings), runs),
+        "judge": timed(lambda: judged_services(snap), runs),
         "prometheus_client": timed(lambda: render(families(snap, settings, now, "x")), slow_runs),
         "fast_writer": timed(lambda: b"".join(exposition(snap, settings, now, "x")), runs),
         "fast_writer_gzip": timed(lambda: Renderer(GZIP_LEVEL).body(snap, settings, now, "x", gzip=True), runs),

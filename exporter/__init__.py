@@ -1,3 +1,3 @@
-"""Prometheus exporter of Nova's own up/down verdict for every service, read from Nova's databases."""
+"""Prometheus exporter of each OpenStack project's own up/down verdict for every service, read from its databases."""
 
 __version__ = "0.1.0"

@@ -22,7 +22,8 @@ from .collector import judged_services
 from .config import ConfigError, Settings
 from .engines import driver_name, parse_url
 from .http import MetricsApp, make_http_server
-from .snapshot import Reader, wall_clock_us
+from .reader import Reader, wall_clock_us
+from .sources import SOURCES
 
 PROG = "openstack-service-exporter"
 COMMANDS = ("serve", "list", "demo")
@@ -35,6 +36,8 @@ def _add_commands(subparsers) -> None:
     lister.add_argument("--host", help="only this host (exact)")
     lister.add_argument("--binary", help="only this binary, e.g. nova-compute")
     lister.add_argument("--format", choices=("table", "json"), default="table")
+    lister.add_argument("--project", action="append", choices=[s.project for s in SOURCES],
+                        help="only this project (repeatable)")
     demo_cmd = subparsers.add_parser("demo", help="serve /metrics from an embedded demo cloud with simulated heartbeats")
     demo_cmd.add_argument("--report-interval", dest="demo_report_interval", type=float, default=2.0, help="seconds between simulated heartbeats")
     demo_cmd.add_argument("--service-down-time", dest="demo_down_time", type=int, default=10, help="down time threshold of the demo cloud")
@@ -43,7 +46,7 @@ def _add_commands(subparsers) -> None:
 
 def with_default_command(argv: list[str]) -> list[str]:
     """Append 'serve' when no subcommand is given (options' values are skipped, not taken for one)."""
-    takes_value = config.value_flags()
+    takes_value = config.value_flags(SOURCES)
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -69,22 +72,24 @@ def error(message: str) -> int:
 
 
 def database_driver(settings: Settings) -> str:
-    url = settings.api_database_connection or settings.database_connection
-    return driver_name(parse_url(url)) if url else ""
+    """The driver of the first database configured (build_info's `driver` label)."""
+    urls = [url for source in settings.sources for url in source.urls()]
+    return driver_name(parse_url(urls[0])) if urls else ""
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    conf = config.new_config()
+    conf = config.new_config(SOURCES)
     conf.register_cli_opt(cfg.SubCommandOpt("command", title="commands", handler=_add_commands))
     try:
-        config.parse(conf, with_default_command(argv))
-        settings = config.settings_from(conf)
-        setup_logging(settings.log_level)
+        # NOTE: project="nova": with no --config-file, oslo.config looks for nova.conf where nova-api would.
+        config.parse(conf, with_default_command(argv), SOURCES, project="nova")
         command = conf.command.name
+        setup_logging(conf.exporter.log_level)
         if command == "demo":
-            return run_demo(settings, conf.command)
-        config.check_can_read_heartbeats(settings)
+            return run_demo(conf, conf.command)
+        settings = config.settings_from(conf, SOURCES)
+        config.check_has_sources(settings, SOURCES)
         if command == "list":
             return run_list(settings, conf.command)
         return run_serve(settings)
@@ -93,17 +98,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_list(settings: Settings, args) -> int:
-    reader = Reader(settings)
+    wanted = args.project or []
+    missing = [p for p in wanted if p not in {s.source.project for s in settings.sources}]
+    if missing:
+        raise ConfigError(f"--project {missing[0]}: that project is not configured")
+    reader = Reader(settings.only(wanted))
     try:
         snapshot = reader.read()
     finally:
         reader.close()
-    services = listing.select(judged_services(snapshot, settings), args.host, args.binary)
+    services = listing.select(judged_services(snapshot), args.host, args.binary)
     print(listing.as_json(services) if args.format == "json" else listing.as_table(services))
-    failed = [db for db in snapshot.cells + ([snapshot.api] if snapshot.api else []) if not db.up]
+    failed = [db for db in snapshot.databases if not db.up]
     for db in failed:
-        name = "API database" if db is snapshot.api else f"cell {db.cell!r}" if db.cell else "database"
-        print(f"{PROG}: error: {name}: {db.error}", file=sys.stderr)
+        name = f"database {db.cell}" if db.cell.startswith("(") else f"cell {db.cell!r}" if db.cell else "database"
+        print(f"{PROG}: error: {db.project} {name}: {db.error}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -170,16 +179,14 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def run_demo(settings: Settings, args) -> int:
+def run_demo(conf, args) -> int:
     cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
-    settings = dataclasses.replace(
-        settings, database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url,
-        service_down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval)),
-        servicegroup_driver="db")
+    settings = dataclasses.replace(config.settings_from(conf, ()), sources=demo.sources(
+        cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
     simulator = demo.Simulator(cloud)
     simulator.start()
     LOG.info("demo cloud in %s: 2 cells, zones az1 and az2, down time %ss; %s and %s die and return every %gs",
-             cloud.directory, settings.service_down_time, demo.DEAD_FIRST_HALF, demo.DEAD_SECOND_HALF,
+             cloud.directory, args.demo_down_time, demo.DEAD_FIRST_HALF, demo.DEAD_SECOND_HALF,
              args.demo_period)
     try:
         return run_serve(settings)

@@ -11,7 +11,8 @@ import threading
 import time
 from dataclasses import replace
 
-from .snapshot import CellHealth, Reader, Snapshot
+from .reader import Reader
+from .snapshot import DatabaseHealth, Reading, Snapshot
 
 
 class SharedReader:
@@ -23,8 +24,8 @@ class SharedReader:
         self._last: Snapshot | None = None
         self._last_done = float("-inf")  # monotonic time the last reading finished
         self._last_duration = 0.0
-        # The databases of the last reading, kept apart from its rows (for _timed_out).
-        self._databases: tuple[list[CellHealth], CellHealth | None] = ([], None)
+        # The sources and databases of the last reading, kept apart from its rows (for _timed_out).
+        self._databases: list[tuple[object, list[DatabaseHealth]]] = []
         self.readings = 0  # how many real database rounds were made (for tests and the benchmark)
 
     def get(self, timeout: float | None = None) -> Snapshot:
@@ -46,7 +47,7 @@ class SharedReader:
             snapshot = self.reader.read(remaining)
             self.readings += 1
             self._last, self._last_done = snapshot, time.monotonic()
-            self._databases = (snapshot.cells, snapshot.api)
+            self._databases = [(r.source, r.databases) for r in snapshot.readings]
             self._last_duration = self._last_done - started
             return snapshot
         finally:
@@ -54,8 +55,8 @@ class SharedReader:
 
     def _timed_out(self, budget: float) -> Snapshot:
         """The reading ahead of us outlived our own deadline: say so for every database we know."""
-        cells, api = self._databases
         why = f"no answer within {budget:g}s (an earlier reading is still running)"
-        down = [replace(c, up=False, duration=budget, error=why, skew=None, duplicates=0) for c in cells]
-        api = None if api is None else CellHealth(api.cell, False, budget, why)
-        return Snapshot(now=self.reader.clock(), rows=[], cells=down, api=api)
+        readings = [Reading(source, [], [replace(db, up=False, duration=budget, error=why, skew=None, duplicates=0)
+                                          for db in databases])
+                    for source, databases in self._databases]
+        return Snapshot(now=self.reader.clock(), readings=readings)

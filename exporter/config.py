@@ -1,49 +1,34 @@
-"""nova.conf (through oslo.config) and the [exporter] section -> Settings.
+"""The exporter's own options ([exporter]) and every source's, parsed into Settings.
 
-Nova's options are declared here with Nova's own names, groups and defaults (nova/conf/service.py,
-servicegroup.py, availability_zone.py, database.py) so that the exporter reads the very nova.conf
-that nova-api reads and judges with the same threshold. Each run parses into its own ConfigOpts:
-there is no process-wide configuration object.
+One private ConfigOpts per run: there is no process-wide configuration object. The exporter's files
+and command line carry [exporter] and each source's own options (a source may read the files given
+with --config-file as its project's own, or have its project's files named in its own section, read by
+read_project_files); each source turns them into its configured form (sources/*).
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Sequence
 
 from oslo_config import cfg
 
 from . import __version__
 
+if TYPE_CHECKING:
+    from .sources.base import Configured, Source
+
 DEFAULT_PORT = 9185
 
-NOVA_DEFAULT_OPTS = [
-    cfg.IntOpt("service_down_time", default=60,
-               help="Maximum seconds since a service's last heartbeat for Nova to call it up."),
-    cfg.IntOpt("report_interval", default=10,
-               help="Seconds between heartbeats; a down time not above it is replaced by 2.5 x it."),
-    cfg.StrOpt("servicegroup_driver", default="db", choices=["db", "mc"],
-               help="Where Nova's heartbeats go. Only 'db' leaves them where this exporter can read them."),
-    cfg.StrOpt("default_availability_zone", default="nova",
-               help="Zone of a compute host that is in no aggregate with availability_zone metadata."),
-    cfg.StrOpt("internal_service_availability_zone", default="internal",
-               help="Zone of every service that is not a compute."),
-]
-NOVA_DATABASE_OPTS = [
-    cfg.StrOpt("connection", secret=True,
-               help="SQLAlchemy URL of the cell database (also the base of templated cell URLs)."),
-]
-NOVA_API_DATABASE_OPTS = [
-    cfg.StrOpt("connection", secret=True,
-               help="SQLAlchemy URL of the API database, where cells and availability zones live."),
-]
 EXPORTER_OPTS = [
     cfg.StrOpt("listen_address", default=f"0.0.0.0:{DEFAULT_PORT}",
                help="host:port to serve /metrics on; [::]:port for IPv6."),
     cfg.StrOpt("metric_prefix", default="",
-               help="Text put before every metric name, e.g. openstack_nova_."),
+               help="Text put before every metric name, e.g. openstack_."),
     cfg.FloatOpt("query_timeout", default=10.0, min=0.1,
                  help="Seconds one database may take to connect and answer; also bounds a scrape."),
     cfg.FloatOpt("min_interval", default=0.0, min=0.0,
@@ -56,9 +41,6 @@ EXPORTER_OPTS = [
                help="Logging threshold; logs never contain database passwords."),
 ]
 
-GROUPS = {None: NOVA_DEFAULT_OPTS, "database": NOVA_DATABASE_OPTS,
-          "api_database": NOVA_API_DATABASE_OPTS, "exporter": EXPORTER_OPTS}
-
 
 class ConfigError(Exception):
     """A configuration the exporter cannot run with; the message is shown to the operator as is."""
@@ -66,13 +48,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    service_down_time: int = 60
-    report_interval: int = 10
-    servicegroup_driver: str = "db"
-    default_availability_zone: str = "nova"
-    internal_service_availability_zone: str = "internal"
-    database_connection: str | None = None
-    api_database_connection: str | None = None
+    """The exporter-wide settings and the configured sources, in the registry's order."""
+
     listen_host: str = "0.0.0.0"
     listen_port: int = DEFAULT_PORT
     metric_prefix: str = ""
@@ -81,12 +58,20 @@ class Settings:
     cell_concurrency: int = 8
     web_config_file: str | None = None
     log_level: str = "INFO"
+    sources: tuple[Configured, ...] = ()
 
     def __post_init__(self) -> None:
         if self.metric_prefix and not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.metric_prefix):
             raise ConfigError(
                 f"[exporter] metric_prefix {self.metric_prefix!r} is not a valid start of a metric name "
                 "(letters, digits, '_' and ':', not starting with a digit)")
+        for name in ("query_timeout", "min_interval"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"[exporter] {name} must be a finite number of seconds")
+
+    def only(self, projects: Sequence[str]) -> "Settings":
+        """These settings with only the sources of `projects` (all when empty)."""
+        return replace(self, sources=tuple(s for s in self.sources if not projects or s.source.project in projects))
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -101,29 +86,41 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host, port
 
 
-def new_config() -> cfg.ConfigOpts:
+def option_groups(sources: Sequence[Source]) -> dict[str | None, list[cfg.Opt]]:
+    """Every option of the exporter's command line and files: each source's, then [exporter]."""
+    groups: dict[str | None, list[cfg.Opt]] = {}
+    for source in sources:
+        for group, opts in source.option_groups().items():
+            groups.setdefault(group, []).extend(opts)
+    groups["exporter"] = EXPORTER_OPTS
+    return groups
+
+
+def new_config(sources: Sequence[Source]) -> cfg.ConfigOpts:
     """A private ConfigOpts with every option registered, each also settable on the command line."""
     conf = cfg.ConfigOpts()
-    for group, opts in GROUPS.items():
+    for group, opts in option_groups(sources).items():
         conf.register_cli_opts(opts, group=group)
     return conf
 
 
-def value_flags() -> set[str]:
+def value_flags(sources: Sequence[Source]) -> set[str]:
     """Command-line flags that take a value (so their value is not mistaken for a subcommand)."""
     flags = {"--config-file", "--config-dir", "--shell_completion"}
-    for group, opts in GROUPS.items():
+    for group, opts in option_groups(sources).items():
         prefix = f"--{group}-" if group else "--"
         flags.update(prefix + o.dest for o in opts)
     return flags
 
 
-def parse(conf: cfg.ConfigOpts, argv: list[str], default_config_files: list[str] | None = None) -> None:
-    """Parse argv and the config files; oslo.config errors become ConfigError with its message."""
+def parse(conf: cfg.ConfigOpts, argv: list[str], sources: Sequence[Source],
+          default_config_files: list[str] | None = None, project: str | None = None) -> None:
+    """Parse argv and the config files; oslo.config errors become ConfigError with its message.
+    `project` names the files oslo.config looks for when no --config-file is given."""
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            conf(argv, project="nova", prog="openstack-service-exporter", version=__version__,
+            conf(argv, project=project, prog="openstack-service-exporter", version=__version__,
                  default_config_files=default_config_files)
     except (cfg.ConfigFilesNotFoundError, cfg.ConfigFilesPermissionDeniedError,
             cfg.ConfigDirNotFoundError, cfg.ConfigFileParseError) as exc:
@@ -137,25 +134,25 @@ def parse(conf: cfg.ConfigOpts, argv: list[str], default_config_files: list[str]
         sys.stderr.write(errors.getvalue())  # argparse's usage errors and --help keep their own form
         raise
     sys.stderr.write(errors.getvalue())
+    check_values(conf, option_groups(sources))
+
+
+def check_values(conf: cfg.ConfigOpts, groups: dict[str | None, list[cfg.Opt]]) -> None:
+    """oslo.config checks types and choices lazily, at the first read of an option: force it now."""
     try:
-        for group, opts in GROUPS.items():
+        for group, opts in groups.items():
             node = conf[group] if group else conf
             for opt in opts:
-                getattr(node, opt.dest)  # oslo checks types and choices lazily: force it now
+                getattr(node, opt.dest)
     except (cfg.ConfigFileValueError, ValueError) as exc:
         raise ConfigError(f"invalid value in the configuration: {exc}") from None
 
 
-def settings_from(conf: cfg.ConfigOpts) -> Settings:
+def settings_from(conf: cfg.ConfigOpts, sources: Sequence[Source]) -> Settings:
+    """The exporter's settings with every source that is configured; a ConfigError when none is."""
     host, port = parse_listen_address(conf.exporter.listen_address)
+    configured = tuple(c for c in (source.configure(conf) for source in sources) if c is not None)
     return Settings(
-        service_down_time=conf.service_down_time,
-        report_interval=conf.report_interval,
-        servicegroup_driver=conf.servicegroup_driver,
-        default_availability_zone=conf.default_availability_zone,
-        internal_service_availability_zone=conf.internal_service_availability_zone,
-        database_connection=conf.database.connection or None,
-        api_database_connection=conf.api_database.connection or None,
         listen_host=host,
         listen_port=port,
         metric_prefix=conf.exporter.metric_prefix,
@@ -164,16 +161,41 @@ def settings_from(conf: cfg.ConfigOpts) -> Settings:
         cell_concurrency=conf.exporter.cell_concurrency,
         web_config_file=conf.exporter.web_config_file,
         log_level=conf.exporter.log_level,
+        sources=configured,
     )
 
 
-def check_can_read_heartbeats(settings: Settings) -> None:
-    """Refuse to judge when the database cannot hold the answer."""
-    if settings.servicegroup_driver == "mc":
-        raise ConfigError(
-            "[DEFAULT] servicegroup_driver = mc: Nova keeps heartbeats in memcached, not in the database, "
-            "so the database cannot tell which services are up; this exporter will not guess")
-    if not settings.database_connection and not settings.api_database_connection:
-        raise ConfigError(
-            "no database to read: set [database] connection (one cell) or [api_database] connection "
-            "(all cells) in nova.conf or with --database-connection / --api_database-connection")
+def check_has_sources(settings: Settings, sources: Sequence[Source]) -> None:
+    if not settings.sources:
+        raise ConfigError("nothing to read: configure at least one project ("
+                          + "; ".join(f"{s.project}: {s.hint}" for s in sources) + ")")
+
+
+def read_project_files(project: str, group: str, files: list[str], directory: str | None,
+                       groups: dict[str | None, list[cfg.Opt]]) -> cfg.ConfigOpts:
+    """A project's own configuration files in a private ConfigOpts with that
+    project's options, read in place: later files win, then `directory`/*.conf."""
+    conf = cfg.ConfigOpts()
+    for name, opts in groups.items():
+        conf.register_opts(opts, group=name)
+    where = f"[{group}] config_file"
+    try:
+        conf([], project=project, default_config_files=files,
+             default_config_dirs=[directory] if directory else [], use_env=False)
+    except (cfg.ConfigFilesNotFoundError, cfg.ConfigFilesPermissionDeniedError,
+            cfg.ConfigDirNotFoundError, cfg.ConfigFileParseError) as exc:
+        raise ConfigError(f"{project}: {where}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{project}: {where}: cannot read {exc.filename}: {exc.strerror}") from None
+    try:
+        check_values(conf, groups)
+    except ConfigError as exc:
+        raise ConfigError(f"{project} ({', '.join(files)}): {exc}") from None
+    return conf
+
+
+def load(argv: list[str], sources: Sequence[Source], default_config_files: list[str] | None = None) -> Settings:
+    """Settings from a command line without a subcommand (for tools built on the exporter)."""
+    conf = new_config(sources)
+    parse(conf, argv, sources, default_config_files)
+    return settings_from(conf, sources)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .nova_db import CELL0_UUID
-from .verdict import API_BINARIES
+from .sources.nova import NovaConfig
+from .sources.nova.tables import CELL0_UUID
+from .sources.nova.verdict import API_BINARIES
 
 LOG = logging.getLogger(__name__)
 
@@ -150,6 +151,12 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
             conn.execute(SERVICES.insert(), cells[name])
         engine.dispose()
     return DemoCloud(directory, api_url, cell_urls, period, report_interval)
+
+
+def sources(cloud: DemoCloud, down_time: int, report_interval: int) -> tuple:
+    """The demo cloud's projects, configured as the exporter would configure them from their files."""
+    return (NovaConfig(service_down_time=down_time, report_interval=report_interval,
+                       database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url),)
 
 
 def is_dead(host: str, elapsed: float, period: float) -> bool:

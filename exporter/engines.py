@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from .config import ConfigError
-from .nova_db import mask_url
+from .masking import mask_url
 
 POOL_SIZE = 2
 RECYCLE_SECONDS = 3600  # below MariaDB's default wait_timeout of 8 hours, well clear of proxies' idle cuts
@@ -31,7 +31,7 @@ def have_mysqlclient() -> bool:
 def parse_url(raw: str) -> URL:
     """A URL with the driver chosen: mysqlclient (C) when installed, else PyMySQL, for any MySQL URL.
 
-    Nova's URLs say mysql+pymysql://; the C driver reads the same rows several times faster, and both
+    OpenStack's URLs say mysql+pymysql://; the C driver reads the same rows several times faster, and both
     return the same values for the columns read here.
     """
     try:

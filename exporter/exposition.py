@@ -28,21 +28,16 @@ from typing import Callable, Iterable, Iterator
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from .collector import SERVICE_GAUGES, SERVICE_LABELS, health_families, judged_services, service_families
+from .collector import Groups, health_families, judged_services, service_families, service_families_of
 from .config import Settings
+from .families import COUNT, FLAG, SERVICE_LABELS
 from .snapshot import Snapshot
-from .verdict import MICROS, Judged, ServiceRow
+from .sources.base import MICROS, Judged
 
 try:  # ISA-L's deflate: five times faster than zlib's at level 1, 12% smaller (bench/ANALYSIS.md; [fast] extra)
     from isal import isal_zlib as DEFLATE
 except ImportError:
     DEFLATE = zlib
-
-# The label names written below, in collector.service_families' order (checked at import).
-_SERVICE_NAMES = ("cell", "binary", "host", "zone")
-
-if SERVICE_LABELS != _SERVICE_NAMES:
-    raise ImportError(f"exposition writes labels {_SERVICE_NAMES}, the collector has {SERVICE_LABELS}")
 
 # prometheus_client's suffixes of sample names, by family type (generate_latest's "munging").
 _SAMPLE_SUFFIX = {"gauge": "", "counter": "_total", "info": "_info"}
@@ -105,39 +100,41 @@ def _column(values: list) -> list[str]:
     return escape("\0".join(values)).split("\0")
 
 
-def _field(tuple_type, name: str) -> itemgetter:
-    """A NamedTuple's field as a getter that map() runs in C."""
-    return itemgetter(tuple_type._fields.index(name))
+def _field(name: str) -> itemgetter:
+    """A Judged field as a getter that map() runs in C."""
+    return itemgetter(Judged._fields.index(name))
 
 
-_ROW, _ZONE, _UP, _BEAT, _AGE = (_field(Judged, n) for n in ("row", "zone", "up", "heartbeat", "age_us"))
-_CELL, _HOST, _BINARY, _TOPIC, _REPORTS, _DISABLED, _REASON, _FORCED, _VERSION, _UUID = (
-    _field(ServiceRow, n) for n in ("cell", "host", "binary", "topic", "report_count", "disabled",
-                                    "disabled_reason", "forced_down", "version", "uuid"))
+_ROW, _CELL, _BINARY, _HOST, _ZONE = (_field(n) for n in ("row", "cell", "binary", "host", "zone"))
+
+
+def _template(names: list[str], constants: dict[str, str]) -> str:
+    """A label set in generate_latest's order (names sorted), `{}` for each value to come and the
+    constants written in, ending in '} ' ready for the value."""
+    parts = [f'{n}="{escape(constants[n])}"'.replace("{", "{{").replace("}", "}}") if n in constants
+             else f'{n}="{{}}"' for n in sorted(names)]
+    return ",".join(parts) + "}} "
 
 
 class _Labels:
-    """The services' label values, escaped, and their label sets in generate_latest's order (names
-    sorted), each ending in '} ' ready for the value."""
+    """One project's services' label values, escaped, and their label sets in generate_latest's
+    order (names sorted), each ending in '} ' ready for the value."""
 
-    def __init__(self, services: list[Judged], rows: list[ServiceRow]):
-        self.binary = _column(list(map(_BINARY, rows)))
-        self.cell = _column(list(map(_CELL, rows)))
-        self.host = _column(list(map(_HOST, rows)))
-        self.zone = _column(list(map(_ZONE, services)))
+    def __init__(self, project: str, services: list[Judged], rows: list, info_labels):
+        columns = {"cell": _column(list(map(_CELL, services))), "binary": _column(list(map(_BINARY, services))),
+                   "host": _column(list(map(_HOST, services))), "zone": _column(list(map(_ZONE, services)))}
+        constants = {"project": project}
+        order = sorted(columns)
+        # The common families use these: made once. The _info ones are made a slice at a time, when written.
+        self.base = list(map(_template(list(SERVICE_LABELS), constants).format, *(columns[n] for n in order)))
         # NOTE: the _info values are those collector.service_families gives InfoMetricFamily.
-        self.topic = _column(list(map(_TOPIC, rows)))
-        self.uuid = _column(list(map(_UUID, rows)))
-        self.version = _column(list(map(_VERSION, rows)))
-        self.reason = _column(list(map(_REASON, rows)))
-        # Six families use these: made once. The _info ones are made a slice at a time, when written.
-        self.base = [f'binary="{b}",cell="{c}",host="{h}",zone="{z}"}} '
-                     for b, c, h, z in zip(self.binary, self.cell, self.host, self.zone)]
+        extras = {label.name: _column(list(map(label.value, rows))) for label in info_labels}
+        names = list(SERVICE_LABELS) + list(extras)
+        self._info_template = _template(names, constants).format
+        self._info_columns = [extras[n] if n in extras else columns[n] for n in sorted(names) if n != "project"]
 
     def info(self, start: int, stop: int) -> list[str]:
-        columns = (self.binary, self.cell, self.reason, self.host, self.topic, self.uuid, self.version, self.zone)
-        return [f'binary="{b}",cell="{c}",disabled_reason="{d}",host="{h}",topic="{t}",uuid="{u}",version="{v}",'
-                f'zone="{z}"}} ' for b, c, d, h, t, u, v, z in zip(*(col[start:stop] for col in columns))]
+        return list(map(self._info_template, *(col[start:stop] for col in self._info_columns)))
 
 
 _ONE, _ZERO = floatToGoString(1.0) + "\n", floatToGoString(0.0) + "\n"
@@ -153,7 +150,7 @@ _INT_OR_NULL = {int, type(None)}
 
 def _scaled(values: list) -> list[str | None]:
     """floatToGoString(v / MICROS) and a newline for each value (None stays None: no sample), each
-    distinct value formatted once: Nova's DATETIME columns have whole seconds, so heartbeats and
+    distinct value formatted once: DATETIME columns have whole seconds, so heartbeats and
     ages repeat across services."""
     if not set(map(type, values)) <= _INT_OR_NULL:  # not the integers the queries give: one by one
         # NOTE: also what keeps -0.0 apart from 0, which are one key of a dict
@@ -198,50 +195,49 @@ def _sliced(name: str, label_sets, texts: list[str | None]) -> Iterator[bytes]:
         yield _lines(head, labels, texts[start:stop]).encode()
 
 
-def _headers(prefix: str) -> list[tuple[str, str]]:
+def _headers(groups: Groups, prefix: str) -> list[tuple[str, str]]:
     """(HELP and TYPE lines, sample name) of each per-service family, in the collector's order:
     generate_latest's own text for the same family without samples."""
     out = []
-    for family in service_families([], prefix):
+    for family in service_families([(configured, []) for configured, _ in groups], prefix):
         header = generate_latest(_Families([family])).decode()
         out.append((header, family.name + _SAMPLE_SUFFIX[family.type]))
     return out
 
 
-# The values of each per-service gauge as texts, by name: the same values as the collector's
-# SERVICE_GAUGES (tests/test_exposition.py compares the bytes), made a whole column at a time.
-_GAUGE_TEXTS: dict[str, Callable[[list[Judged], list[ServiceRow]], list[str | None]]] = {
-    "service_up": lambda services, rows: _flags(map(_UP, services)),
-    "service_heartbeat_age_seconds": lambda services, rows: _scaled(list(map(_AGE, services))),
-    "service_last_seen_timestamp_seconds": lambda services, rows: _scaled(list(map(_BEAT, services))),
-    "service_disabled": lambda services, rows: _flags(map(_DISABLED, rows)),
-    "service_forced_down": lambda services, rows: _flags(map(_FORCED, rows)),
+# A family's values as texts, by how they are written (the collector's _sample, a column at a time).
+_TEXTS: dict[str, Callable[[list], list[str | None]]] = {
+    FLAG: _flags,
+    COUNT: _count_texts,
 }
 
-if tuple(_GAUGE_TEXTS) != tuple(spec.name for spec in SERVICE_GAUGES):
-    raise ImportError(f"exposition writes gauges {tuple(_GAUGE_TEXTS)}, the collector has "
-                      f"{tuple(spec.name for spec in SERVICE_GAUGES)}")
 
-
-def service_exposition(services: list[Judged], prefix: str) -> Iterator[bytes]:
-    """The per-service families as text: each family's HELP and TYPE, then its lines in slices."""
-    rows = list(map(_ROW, services))
-    labels = _Labels(services, rows)
-    headers = _headers(prefix)
-    for texts_of, (header, name) in zip(_GAUGE_TEXTS.values(), headers):
+def service_exposition(groups: Groups, prefix: str) -> Iterator[bytes]:
+    """The per-service families as text: each family's HELP and TYPE, then its lines, project by
+    project, in slices."""
+    labels, rows = [], []
+    for configured, services in groups:
+        own = list(map(_ROW, services))
+        rows.append(own)
+        labels.append(_Labels(configured.source.project, services, own, configured.source.info_labels))
+    headers = _headers(groups, prefix)
+    families = service_families_of(groups)
+    for family, (header, name) in zip(families, headers):
         yield header.encode()
-        yield from _sliced(name, labels.base, texts_of(services, rows))
-    (reports_header, reports_name), (info_header, info_name) = headers[len(SERVICE_GAUGES):]
-    yield reports_header.encode()
-    yield from _sliced(reports_name, labels.base, _count_texts(list(map(_REPORTS, rows))))
+        for (configured, services), own, label in zip(groups, rows, labels):
+            values = family.values(configured.source.project, services, own)
+            if values is not None:
+                yield from _sliced(name, label.base, _TEXTS.get(family.kind, _scaled)(values))
+    info_header, info_name = headers[len(families)]
     yield info_header.encode()
-    yield from _sliced(info_name, labels.info, [_ONE] * len(services))
+    for (_, services), label in zip(groups, labels):
+        yield from _sliced(info_name, label.info, [_ONE] * len(services))
 
 
 def exposition(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> Iterator[bytes]:
     """The whole /metrics body in chunks: b"".join() of it is generate_latest over
     collector.families(snapshot, settings, render_now, driver)."""
-    yield from service_exposition(judged_services(snapshot, settings), settings.metric_prefix)
+    yield from service_exposition(judged_services(snapshot), settings.metric_prefix)
     yield _health(snapshot, settings, render_now, driver)
 
 
@@ -300,7 +296,7 @@ class Renderer:
         return rendering.pieces + [tail.compress(health) + tail.flush(), trailer]
 
     def _render(self, rendering: _Rendering, snapshot: Snapshot, settings: Settings) -> None:
-        self._compress(rendering, service_exposition(judged_services(snapshot, settings), settings.metric_prefix))
+        self._compress(rendering, service_exposition(judged_services(snapshot), settings.metric_prefix))
 
     def _raw(self):
         return self.deflate.compressobj(self.level, self.deflate.DEFLATED, -15)  # raw deflate: no wrapper

@@ -15,7 +15,6 @@ from . import __version__
 from .coalesce import SharedReader
 from .config import Settings
 from .exposition import Renderer
-from .verdict import effective_down_time
 
 LOG = logging.getLogger(__name__)
 
@@ -59,14 +58,17 @@ def accepts_gzip(header: str) -> bool:
 
 
 def landing_page(settings: Settings) -> bytes:
-    threshold = effective_down_time(settings.service_down_time, settings.report_interval)
+    projects = "".join(
+        f"<li>{html.escape(s.source.project)}: down after {s.down_time} s without a heartbeat</li>"
+        for s in settings.sources)
     body = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>OpenStack service exporter</title></head>
 <body>
 <h1>OpenStack service exporter {html.escape(__version__)}</h1>
-<p>Nova's own up/down verdict for every service, read from Nova's databases.</p>
+<p>Each OpenStack project's own up/down verdict for every service, read from its databases.</p>
 <p><a href="/metrics">Metrics</a></p>
-<p>Down time threshold in use: {threshold} s. Metric prefix: "{html.escape(settings.metric_prefix)}".</p>
+<ul>{projects}</ul>
+<p>Metric prefix: "{html.escape(settings.metric_prefix)}".</p>
 </body></html>
 """
     return body.encode()

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import functools
 import gzip
 import io
 import json
@@ -20,7 +22,11 @@ from exporter.cli import main
 from exporter.coalesce import SharedReader
 from exporter.config import Settings
 from exporter.http import MetricsApp, make_http_server, serve_in_thread
-from exporter.snapshot import Reader
+from exporter.reader import Reader
+from exporter.snapshot import DatabaseHealth, Reading, Snapshot
+from exporter.sources.nova import NovaConfig
+from exporter.sources.nova.cells import API_CELL, NovaContext
+from exporter.sources.nova.verdict import HeartbeatRule
 from mariadb import free_port  # noqa: F401  (shared with the tests that import it from here)
 
 EPOCH = datetime.datetime(1970, 1, 1)
@@ -28,6 +34,29 @@ EPOCH = datetime.datetime(1970, 1, 1)
 
 def to_us(moment: datetime.datetime) -> int:
     return (moment - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+_NOVA_FIELDS = {f.name for f in dataclasses.fields(NovaConfig)}
+
+
+def nova_settings(**options) -> Settings:
+    """Settings with Nova as the one source: Nova's options (NovaConfig's fields) and the
+    exporter's, by name."""
+    nova = {k: options.pop(k) for k in list(options) if k in _NOVA_FIELDS}
+    return Settings(sources=(NovaConfig(**nova),), **options)
+
+
+# A Nova database's health, as the Nova source reports it.
+CellHealth = functools.partial(DatabaseHealth, "nova")
+
+
+def nova_snapshot(now: int, rows: list, cells: list[DatabaseHealth], api: DatabaseHealth | None = None,
+                  host_zones: dict | None = None, zones_known: bool = False,
+                  config: NovaConfig | None = None, rules: dict | None = None) -> Snapshot:
+    """A snapshot of Nova alone, as cells.read makes it: the cells' health, then the API database's."""
+    rules = rules or {c.cell: HeartbeatRule.LAST_SEEN_UP for c in cells if c.up}
+    context = NovaContext(rules, host_zones or {}, zones_known)
+    return Snapshot(now=now, readings=[Reading(config or NovaConfig(), rows, cells + ([api] if api else []), context)])
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:

@@ -12,10 +12,9 @@ from cloud import T, insert_services, service
 from exporter.collector import families
 from exporter.config import Settings
 from exporter.exposition import render
-from exporter.nova_db import services_query
-from exporter.snapshot import CellHealth, Snapshot
-from exporter.verdict import ServiceRow
-from helpers import list_json, samples, scrape, served, to_us
+from exporter.sources.nova.tables import services_query
+from exporter.sources.nova.verdict import ServiceRow
+from helpers import CellHealth, list_json, nova_settings, nova_snapshot, samples, scrape, served, to_us
 from freezegun import freeze_time
 
 
@@ -46,7 +45,7 @@ def test_null_keys_zero_and_far_dates_and_odd_text(mariadb, new_db):
     assert records["zero-seen"]["state"] == "down" and records["zero-seen"]["heartbeat_age_seconds"] == 86400.0
     assert records["year-9999"]["state"] == "down" and records["year-9999"]["heartbeat_age_seconds"] < 0
     assert records[nasty]["disabled_reason"] == nasty
-    with served(Settings(database_connection=url), clock=lambda: to_us(T)) as (base, _):
+    with served(nova_settings(database_connection=url), clock=lambda: to_us(T)) as (base, _):
         text = scrape(base)
     got = samples(text)  # parses, and asserts no duplicate series
     hosts = {dict(k[1])["host"] for k in got if k[0] == "service_up"}
@@ -80,7 +79,7 @@ def test_exposition_round_trip(hosts, reason, cell, seen):
     """Whatever the text in the rows, the exposition parses back to exactly the labels and values put in."""
     rows = [ServiceRow(cell, i, h, "nova-compute", "compute", i, True, reason, False, 1, None, 0, None, seen)
             for i, h in enumerate(hosts)]
-    snap = Snapshot(now=to_us(T), rows=rows, cells=[CellHealth(cell, True, 0.01)], api=None)
+    snap = nova_snapshot(to_us(T), rows, [CellHealth(cell, True, 0.01)])
     text = render(families(snap, Settings(), to_us(T), "pymysql")).decode()
     parsed = {f.name: f for f in text_string_to_metric_families(text)}
     up = {s.labels["host"]: s for s in parsed["service_up"].samples}

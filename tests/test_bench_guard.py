@@ -18,10 +18,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from bench.cloud import build  # noqa: E402
 from bench.naive import NaiveExporter  # noqa: E402
 from exporter.coalesce import SharedReader  # noqa: E402
-from exporter.config import Settings  # noqa: E402
+from helpers import nova_settings  # noqa: E402
 from exporter.engines import driver_name, parse_url  # noqa: E402
 from exporter.http import MetricsApp  # noqa: E402
-from exporter.snapshot import Reader, wall_clock_us  # noqa: E402
+from exporter.reader import Reader, wall_clock_us  # noqa: E402
 
 RUNS = 7
 SERVICES = 1000
@@ -39,7 +39,7 @@ def wsgi_scrape(app: MetricsApp) -> bytes:
 
 def test_scrape_stays_faster_than_the_naive_stack(mariadb):
     cloud = build(mariadb, SERVICES, 1, mariadb.url)
-    settings = Settings(database_connection=mariadb.url(cloud.cell_dbs[0]),
+    settings = nova_settings(database_connection=mariadb.url(cloud.cell_dbs[0]),
                         api_database_connection=mariadb.url(cloud.api_db))
     reader = Reader(settings)
     shared = SharedReader(reader, share_recent=False)  # every timed scrape makes its own reading

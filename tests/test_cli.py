@@ -8,6 +8,7 @@ import time
 import pytest
 
 from cloud import insert_services, service
+from exporter.sources import SOURCES
 from helpers import free_port, get, run_cli, samples, scrape, series, start_exporter, stop_exporter
 from mariadb import PASSWORD
 
@@ -42,7 +43,7 @@ def test_serve_subprocess_metrics_landing_page_and_clean_stop(cell, tmp_path):
         base = f"http://127.0.0.1:{port}"
         text = scrape(base, headers={"Accept-Encoding": "gzip"})
         got = samples(text)
-        assert got[("openstack_nova_service_down_time_seconds", frozenset())] == 120.0
+        assert got[("openstack_nova_service_down_time_seconds", frozenset({("project", "nova")}))] == 120.0
         assert set(series(text, "openstack_nova_service_up")) == {("", "nova-compute", "cmp1"),
                                                                  ("", "nova-conductor", "ctl1")}
         names = {name for name, _ in got}
@@ -76,9 +77,9 @@ def test_config_dir_and_later_files_win(cell, tmp_path):
                               "--format", "json"])
     assert code == 0, err
     from exporter import config
-    conf = config.new_config()
-    config.parse(conf, ["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d")],)
-    assert config.settings_from(conf).service_down_time == 45
+    conf = config.new_config(SOURCES)
+    config.parse(conf, ["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d")], SOURCES)
+    assert config.settings_from(conf, SOURCES).sources[0].service_down_time == 45
 
 
 def test_list_filters(cell):
@@ -101,11 +102,11 @@ def test_serve_starts_with_database_down_and_recovers(mariadb, cell):
             text = scrape(base)
         finally:
             mariadb.start()
-        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "")}))] == 0.0
+        assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "")}))] == 0.0
         assert series(text, "service_up") == {}  # no stale series
         # After the restart the pooled connections are dead; the next scrape reconnects by itself.
         text = scrape(base)
-        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "")}))] == 1.0
+        assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "")}))] == 1.0
         assert len(series(text, "service_up")) == 2
     finally:
         code, _, err = stop_exporter(proc)
@@ -151,7 +152,7 @@ def test_demo_shows_services_going_down_and_up():
 
 BAD_INPUTS = [
     (["--config-file", "/nonexistent/nova.conf", "list"], "nova.conf"),
-    (["list"], "no database to read"),
+    (["list"], "nothing to read"),
     (["--database-connection", "nosuchdriver://u:SECRET@h/db", "list"], "nosuchdriver"),
     (["--database-connection", "mysql+pymysql://u:SECRET@h:notaport/db", "list"], "cannot be parsed"),
     (["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"], "memcached"),

@@ -16,6 +16,7 @@ import zipfile
 
 import pytest
 
+from exporter.sources import SOURCES
 from exporter import cli, config
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ def test_entrypoint_is_the_console_script_and_cmd_a_valid_command_line():
     assert entrypoint[0] in project["scripts"]
     command = json.loads(final_stage()["CMD"][-1])
     assert command == ["--config-file", "/etc/nova/nova.conf", "serve"]
-    assert command[0] in config.value_flags() and command[-1] in cli.COMMANDS
+    assert command[0] in config.value_flags(SOURCES) and command[-1] in cli.COMMANDS
 
 
 # -- the build context: .dockerignore as the engine applies it ---------------------------------------

@@ -16,8 +16,9 @@ try:
 except ImportError:  # a test-only tool: requirements-test.txt
     pytest.fail("kubernetes-validate is missing: pip install -r requirements-test.txt", pytrace=False)
 
+from exporter.sources import SOURCES
 from exporter import __version__, config, http
-from helpers import get, served
+from helpers import nova_settings, get, served
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -119,7 +120,7 @@ def test_two_replicas_with_probes_and_resources():
 def test_the_probe_path_answers_while_the_database_is_down():
     """/healthz says the process serves; a database outage is the metrics' business, not a restart's."""
     unreachable = "mysql+pymysql://nova:x@127.0.0.1:1/nova"
-    with served(config.Settings(database_connection=unreachable)) as (base, _):
+    with served(nova_settings(database_connection=unreachable)) as (base, _):
         status, _, body = get(base + "/healthz", timeout=10)
     assert (status, body) == (200, b"OK\n")
 
@@ -143,13 +144,11 @@ def mounted_nova_conf(tmp_path: pathlib.Path) -> tuple[list[str], pathlib.Path]:
 def test_the_secrets_nova_conf_is_what_the_args_read_and_is_complete(tmp_path):
     args, _ = mounted_nova_conf(tmp_path)
     assert args[-1] == "serve"
-    conf = config.new_config()
-    config.parse(conf, args[:-1], default_config_files=[])
-    settings = config.settings_from(conf)
-    config.check_can_read_heartbeats(settings)
-    assert settings.api_database_connection and settings.database_connection
+    settings = config.load(args[:-1], SOURCES, default_config_files=[])
+    (nova,) = settings.sources
+    assert nova.api_database_connection and nova.database_connection
     assert settings.listen_port == container()["ports"][0]["containerPort"]
-    assert (settings.service_down_time, settings.report_interval) == (60, 10)
+    assert (nova.service_down_time, nova.report_interval) == (60, 10)
 
 
 def test_the_secret_file_is_readable_by_the_pods_group_only():

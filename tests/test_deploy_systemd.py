@@ -16,6 +16,7 @@ from oslo_config import cfg
 
 from cloud import insert_services, service
 from helpers import list_json, run_cli
+from exporter.sources import SOURCES
 from exporter import config
 
 DEPLOY = pathlib.Path(__file__).resolve().parent.parent / "deploy"
@@ -206,7 +207,7 @@ def test_every_option_of_the_example_fragment_exists(tmp_path):
     """oslo.config ignores unknown options in a file: a misspelt one would silently do nothing."""
     sections: dict = {}
     cfg.ConfigParser(str(uncommented_example(tmp_path)), sections).parse()
-    known = {group or "DEFAULT": {o.dest for o in opts} for group, opts in config.GROUPS.items()}
+    known = {group or "DEFAULT": {o.dest for o in opts} for group, opts in config.option_groups(SOURCES).items()}
     assert set(sections) == {"exporter", "DEFAULT"}
     assert set(sections["exporter"]) == known["exporter"]  # every [exporter] option is documented
     assert set(sections["DEFAULT"]) <= known["DEFAULT"]
@@ -215,8 +216,8 @@ def test_every_option_of_the_example_fragment_exists(tmp_path):
 def test_the_example_fragment_states_the_defaults(tmp_path):
     """Each commented setting shows the default: made live, the settings must not change
     (but for web_config_file, whose default is none and whose example is a path)."""
-    conf = config.new_config()
-    config.parse(conf, ["--config-file", str(uncommented_example(tmp_path))], default_config_files=[])
-    settings = config.settings_from(conf)
+    conf = config.new_config(SOURCES)
+    config.parse(conf, ["--config-file", str(uncommented_example(tmp_path))], SOURCES, default_config_files=[])
+    settings = config.settings_from(conf, SOURCES)
     assert settings.web_config_file is not None
     assert dataclasses.replace(settings, web_config_file=None) == config.Settings()

@@ -19,9 +19,11 @@ from exporter.collector import families
 from exporter.config import Settings
 from exporter import exposition as exposition_module
 from exporter.exposition import Renderer, escape, exposition
-from exporter.snapshot import API_CELL, CellHealth, Snapshot
-from exporter.verdict import MICROS, ServiceRow
-from helpers import served
+from exporter.snapshot import Snapshot
+from exporter.sources.base import MICROS
+from exporter.sources.nova import NovaConfig
+from exporter.sources.nova.verdict import ServiceRow
+from helpers import API_CELL, CellHealth, nova_settings, nova_snapshot, served
 
 NOW = 1_351_518_131 * MICROS + 123_456  # a render instant with microseconds
 NASTY = ['quote " in', "back\\slash", "new\nline", "all \\\" \n\\n", "ünïcødé ☃ 雪", "", "{braces}=,", " "]
@@ -52,10 +54,12 @@ def row(cell="cell1", id_=1, host="cmp-az1-r01-n01.region1.example.net", binary=
                       version, uuid, created_at, updated_at, last_seen_up)
 
 
-def snapshot_of(rows: list[ServiceRow], host_zones: dict[str, str] | None = None) -> Snapshot:
+def snapshot_of(rows: list[ServiceRow], host_zones: dict[str, str] | None = None,
+                config: NovaConfig | None = None) -> Snapshot:
     cells = [CellHealth(c, True, 0.012, skew=-0.25, duplicates=1) for c in dict.fromkeys(r.cell for r in rows)]
-    return Snapshot(now=NOW - 5000, rows=rows, cells=cells + [CellHealth("down", False, 2.5, "timed out")],
-                    api=CellHealth(API_CELL, True, 0.003), host_zones=host_zones or {}, zones_known=True)
+    return nova_snapshot(NOW - 5000, rows, cells + [CellHealth("down", False, 2.5, "timed out")],
+                         api=CellHealth(API_CELL, True, 0.003), host_zones=host_zones, zones_known=True,
+                         config=config)
 
 
 def assert_same(snapshot: Snapshot, settings: Settings) -> bytes:
@@ -193,7 +197,7 @@ rows_strategy = st.lists(st.builds(
 @given(rows=rows_strategy, zones=st.dictionaries(text_values, text_values, max_size=5),
        prefix=st.sampled_from(["", "nova_", "os:svc_"]), down_time=st.integers(1, 10**6))
 def test_property_same_bytes_as_generate_latest(rows, zones, prefix, down_time):
-    assert_same(snapshot_of(rows, zones), Settings(metric_prefix=prefix, service_down_time=down_time))
+    assert_same(snapshot_of(rows, zones, NovaConfig(service_down_time=down_time)), Settings(metric_prefix=prefix))
 
 
 def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
@@ -204,7 +208,7 @@ def test_scrape_over_http_is_generate_latest_plain_and_gzip(mariadb, new_db):
         service('odd "host" \\ name', "nova-conductor", disabled=1, disabled_reason="line1\nline2"),
         service("never-seen", last_seen_up=None),
     ])
-    settings = Settings(database_connection=mariadb.url(db), metric_prefix="nova_")
+    settings = nova_settings(database_connection=mariadb.url(db), metric_prefix="nova_")
     with served(settings, min_interval=3600) as (base, shared):
         bodies = {}
         # Accept-Encoding -> gzipped

@@ -15,16 +15,17 @@ from exporter import __version__
 from exporter.collector import families
 from exporter.config import Settings
 from exporter.exposition import render
-from exporter.snapshot import API_CELL, CellHealth, Snapshot
-from exporter.verdict import HeartbeatRule, ServiceRow
+from exporter.snapshot import Snapshot
+from exporter.sources.nova import NovaConfig
+from exporter.sources.nova.verdict import ServiceRow
 from cloud import T
-from exporter.nova_db import CELL0_UUID
-from helpers import samples, to_us
+from exporter.sources.nova.tables import CELL0_UUID
+from helpers import API_CELL, CellHealth, nova_snapshot, samples, to_us
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 
 
-def snapshot() -> Snapshot:
+def snapshot(config: NovaConfig | None = None) -> Snapshot:
     def row(cell, id_, host, binary, topic, seen, **kw):
         base = dict(report_count=10 * id_, disabled=False, disabled_reason=None, forced_down=False, version=66,
                     uuid=f"uuid-{id_}", created_at=to_us(datetime.datetime(2012, 9, 18, 2, 46, 27)),
@@ -41,10 +42,10 @@ def snapshot() -> Snapshot:
         row("cell1", 5, "cmp4", "nova-compute", "compute", None, created_at=None, updated_at=None, version=None),
     ]
     cells = [CellHealth("cell0", True, 0.0125, uuid=CELL0_UUID, skew=-0.25),
-             CellHealth("cell1", True, 0.025, uuid="c1", skew=0.5, duplicates=1, rule=HeartbeatRule.LAST_SEEN_UP),
+             CellHealth("cell1", True, 0.025, uuid="c1", skew=0.5, duplicates=1),
              CellHealth("cell2", False, 10.0, error="timed out", uuid="c2")]
-    return Snapshot(now=to_us(T), rows=rows, cells=cells, api=CellHealth(API_CELL, True, 0.003),
-                    host_zones={"cmp1": "az1", "cmp2": "az1,az2"}, zones_known=True)
+    return nova_snapshot(to_us(T), rows, cells, api=CellHealth(API_CELL, True, 0.003),
+                         host_zones={"cmp1": "az1", "cmp2": "az1,az2"}, zones_known=True, config=config)
 
 
 def check(name: str, text: str) -> None:
@@ -61,17 +62,17 @@ def test_golden_default_prefix():
     check("metrics.prom", text)
     got = samples(text)  # round trip through prometheus_client's parser
     assert got[("service_up", frozenset({("cell", "cell1"), ("binary", "nova-compute"), ("host", "cmp2"),
-                                         ("zone", "az1,az2")}))] == 0.0
+                                         ("zone", "az1,az2"), ("project", "nova")}))] == 0.0
     assert got[("service_exporter_snapshot_age_seconds", frozenset())] == 2.0
 
 
 def test_golden_with_prefix_and_overridden_down_time():
-    settings = Settings(metric_prefix="openstack_nova_", service_down_time=5, report_interval=7,
-                        default_availability_zone="zone-default", internal_service_availability_zone="ctl")
-    text = render(families(snapshot(), settings, to_us(T), "mysqldb")).decode()
+    nova = NovaConfig(service_down_time=5, report_interval=7,
+                      default_availability_zone="zone-default", internal_service_availability_zone="ctl")
+    text = render(families(snapshot(nova), Settings(metric_prefix="openstack_nova_"), to_us(T), "mysqldb")).decode()
     check("metrics_prefixed.prom", text)
     got = samples(text)
-    assert got[("openstack_nova_service_down_time_seconds", frozenset())] == 17.0  # int(2.5 x 7)
+    assert got[("openstack_nova_service_down_time_seconds", frozenset({("project", "nova")}))] == 17.0  # int(2.5 x 7)
     zones = {dict(labels)["zone"] for name, labels in got if name == "openstack_nova_service_up"}
     assert {"zone-default", "ctl"} <= zones
 
@@ -91,8 +92,8 @@ def test_collector_on_its_own_registry():
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(get_snapshot, Settings(), lambda: to_us(T), "pymysql"))
     assert calls == []  # no database reading at registration
-    labels = {"cell": "cell1", "binary": "nova-compute", "host": "cmp1", "zone": "az1"}
+    labels = {"project": "nova", "cell": "cell1", "binary": "nova-compute", "host": "cmp1", "zone": "az1"}
     assert registry.get_sample_value("service_up", labels) == 1.0
     assert registry.get_sample_value("service_disabled", labels) == 1.0
-    assert registry.get_sample_value("service_exporter_database_up", {"cell": "cell2"}) == 0.0
+    assert registry.get_sample_value("service_exporter_database_up", {"project": "nova", "cell": "cell2"}) == 0.0
     assert len(calls) == 3  # a fresh reading at every collect (get_sample_value collects)

@@ -135,7 +135,7 @@ def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, 
     wait_for(f"NovaServiceDown for {STOPPED} to fire", firing, timeout=40, every=0.1)
     assert "pending" in states and states.index("pending") < states.index("firing"), states
     alert = service_down_alerts(prometheus)[0]
-    assert alert["labels"] == {"alertname": "NovaServiceDown", "severity": "warning", "cell": "cell1",
+    assert alert["labels"] == {"alertname": "NovaServiceDown", "severity": "warning", "project": "nova", "cell": "cell1",
                                "binary": "nova-compute", "host": STOPPED, "zone": "az1",
                                "instance": alert["labels"]["instance"], "job": "openstack-service-exporter"}
     assert alert["annotations"]["summary"] == 'nova-compute on cmp-1 is down (zone az1, cell "cell1")'

@@ -14,7 +14,7 @@ import pytest
 from cloud import add_cell, add_zone, insert_services, service
 from helpers import free_port, list_json, samples, scrape, series, start_exporter, stop_exporter
 from mariadb import split_statements
-from exporter.nova_db import CELL0_UUID
+from exporter.sources.nova.tables import CELL0_UUID
 
 SQL = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "sql" / "readonly-user.sql"
 PASSWORD = "r3ad-0nly-Pa55word-for-tests"

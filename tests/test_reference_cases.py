@@ -8,7 +8,7 @@ from freezegun import freeze_time
 
 from cloud import T, insert_services, service
 from exporter.config import Settings
-from helpers import list_json, samples, scrape, series, served, to_us
+from helpers import nova_settings, list_json, samples, scrape, series, served, to_us
 
 S = datetime.timedelta(seconds=1)
 CREATED = datetime.datetime(2012, 9, 18, 2, 46, 27)
@@ -47,7 +47,7 @@ def test_list_json_agrees_with_nova_api_unit_tests(api_cell):
     got = {(r["binary"], r["host"]): (r["state"], r["status"], r["zone"]) for r in records}
     assert got == API_EXPECTED
     first = records[0]
-    assert set(first) == {"cell", "binary", "host", "zone", "status", "state", "forced_down", "disabled_reason",
+    assert set(first) == {"project", "cell", "binary", "host", "zone", "status", "state", "forced_down", "disabled_reason",
                           "updated_at", "last_seen_up", "heartbeat_age_seconds"}
     assert first["cell"] == "" and first["last_seen_up"] == "2012-10-29T13:42:02Z"
     assert first["heartbeat_age_seconds"] == 9.0 and first["forced_down"] is False
@@ -55,7 +55,7 @@ def test_list_json_agrees_with_nova_api_unit_tests(api_cell):
 
 def test_metrics_carry_the_same_verdicts(api_cell):
     now = to_us(T)
-    with served(Settings(database_connection=api_cell), clock=lambda: now) as (base, _):
+    with served(nova_settings(database_connection=api_cell), clock=lambda: now) as (base, _):
         text = scrape(base)
     up = series(text, "service_up")
     assert up == {("", b, h): (1.0 if v[0] == "up" else 0.0) for (b, h), v in API_EXPECTED.items()}
@@ -67,8 +67,8 @@ def test_metrics_carry_the_same_verdicts(api_cell):
     assert series(text, "service_heartbeat_age_seconds")[("", "nova-scheduler", "host1")] == 9.0
     assert series(text, "service_last_seen_timestamp_seconds")[("", "nova-compute", "host1")] == \
         to_us(datetime.datetime(2012, 10, 29, 13, 42, 5)) / 1e6
-    assert all_samples[("service_down_time_seconds", frozenset())] == 60.0
-    assert all_samples[("service_exporter_database_up", frozenset({("cell", "")}))] == 1.0
+    assert all_samples[("service_down_time_seconds", frozenset({("project", "nova")}))] == 60.0
+    assert all_samples[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "")}))] == 1.0
     info = [dict(k[1]) for k in all_samples if k[0] == "service_info"]
     assert {i["topic"] for i in info} == {"scheduler", "compute"} and all(i["version"] == "66" for i in info)
 
@@ -126,10 +126,10 @@ def test_threshold_plus_one_microsecond_is_down(mariadb, new_db):
 def test_down_time_override_from_report_interval(mariadb, new_db):
     db = new_db("services")
     insert_services(mariadb, db, [service("h", last_seen_up=T - 17 * S), service("g", last_seen_up=T - 18 * S)])
-    with served(Settings(database_connection=mariadb.url(db), service_down_time=5, report_interval=7),
+    with served(nova_settings(database_connection=mariadb.url(db), service_down_time=5, report_interval=7),
                 clock=lambda: to_us(T)) as (base, _):
         text = scrape(base)
-    assert samples(text)[("service_down_time_seconds", frozenset())] == 17.0  # int(7 * 2.5)
+    assert samples(text)[("service_down_time_seconds", frozenset({("project", "nova")}))] == 17.0  # int(7 * 2.5)
     assert series(text, "service_up") == {("", "nova-compute", "h"): 1.0, ("", "nova-compute", "g"): 0.0}
 
 
@@ -161,6 +161,6 @@ def test_table_output_like_nova_manage(api_cell):
         code, out, _ = run_cli(["--database-connection", api_cell, "list", "--binary", "nova-compute"])
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["Binary", "Host", "Zone", "Status", "State", "Updated_At", "Cell", "Heartbeat_Age"]
-    assert lines[1].startswith("nova-compute     host1                                nova             disabled   :-)")
+    assert lines[0].split() == ["Project", "Binary", "Host", "Zone", "Status", "State", "Updated_At", "Cell", "Heartbeat_Age"]
+    assert lines[1].startswith("nova     nova-compute     host1                                nova             disabled   :-)")
     assert "XXX" in lines[2] and len(lines) == 3

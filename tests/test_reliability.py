@@ -15,7 +15,7 @@ import pytest
 from cloud import T, add_cell, insert_services, service
 from exporter.config import Settings
 from exporter.webconfig import load_web_config
-from helpers import free_port, get, run_cli, samples, scrape, series, served, start_exporter, stop_exporter, to_us
+from helpers import nova_settings, free_port, get, run_cli, samples, scrape, series, served, start_exporter, stop_exporter, to_us
 from mariadb import PASSWORD
 from promserver import wait_for
 
@@ -31,7 +31,7 @@ def cloud(mariadb, new_db):
     add_cell(mariadb, api, "cell2", mariadb.url(cell2))
     insert_services(mariadb, cell1, [service(f"cmp{i}") for i in range(20)])
     insert_services(mariadb, cell2, [service(f"cmp{i}") for i in range(20, 30)])
-    return Settings(api_database_connection=mariadb.url(api), database_connection=mariadb.url(cell1))
+    return nova_settings(api_database_connection=mariadb.url(api), database_connection=mariadb.url(cell1))
 
 
 def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
@@ -47,7 +47,7 @@ def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
-        admin = mariadb.admin(cloud.api_database_connection.rsplit("/", 1)[1].split("?")[0])
+        admin = mariadb.admin(cloud.sources[0].api_database_connection.rsplit("/", 1)[1].split("?")[0])
         with admin.cursor() as cur:
             cur.execute("LOCK TABLES cell_mappings WRITE")
             threads = [threading.Thread(target=one) for _ in range(10)]
@@ -74,7 +74,7 @@ def _status(admin, *names: str) -> dict[str, int]:
 def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
     """Per database one SELECT of the clock and one of the rows (the API database: mappings and
     zones); no transaction statement, on connections in autocommit."""
-    from exporter.snapshot import Reader
+    from exporter.reader import Reader
 
     reader = Reader(cloud)
     admin = mariadb.admin()  # opened before: its own connection's SET statements are not counted
@@ -87,7 +87,7 @@ def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
     finally:
         reader.close()
         admin.close()
-    assert snapshot.ok and len(snapshot.rows) == 30
+    assert snapshot.ok and len(snapshot.readings[0].rows) == 30
     spent = {k: after[k] - before[k] for k in names}
     assert spent == {"Com_select": 2 * 2 + 2, "Com_rollback": 0, "Com_commit": 0, "Com_begin": 0,
                      "Com_set_option": 0}, spent
@@ -95,9 +95,9 @@ def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
 
 def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariadb, cloud):
     from exporter.engines import dbapi_connection, make_engine
-    from exporter.nova_db import fetch_all
+    from exporter.sources.nova.tables import fetch_all
 
-    engine = make_engine(cloud.database_connection, 5)
+    engine = make_engine(cloud.sources[0].database_connection, 5)
 
     def session_id(conn) -> int:
         return fetch_all(conn, "SELECT CONNECTION_ID()")[0][0]
@@ -118,7 +118,7 @@ def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariad
 def test_pymysql_reads_what_mysqlclient_reads(monkeypatch, cloud):
     """PyMySQL is the default dependency; mysqlclient, when installed, is taken for the same URLs."""
     from exporter import engines
-    from exporter.snapshot import Reader
+    from exporter.reader import Reader
 
     def reading():
         reader = Reader(cloud)
@@ -132,7 +132,9 @@ def test_pymysql_reads_what_mysqlclient_reads(monkeypatch, cloud):
     monkeypatch.setattr(engines, "have_mysqlclient", lambda: False)
     pure_drivers, pure = reading()
     assert set(pure_drivers.values()) == {"pymysql"} and set(drivers.values()) == {"mysqldb"}
-    assert pure.ok and len(pure.rows) == 30 and pure.rows == fast.rows and pure.host_zones == fast.host_zones
+    (pure_nova,), (fast_nova,) = pure.readings, fast.readings
+    assert pure.ok and len(pure_nova.rows) == 30 and pure_nova.rows == fast_nova.rows
+    assert pure_nova.context.host_zones == fast_nova.context.host_zones
 
 
 def test_pymysql_connections_share_one_tls_context_made_as_pymysql_makes_it(monkeypatch, cloud):
@@ -141,7 +143,7 @@ def test_pymysql_connections_share_one_tls_context_made_as_pymysql_makes_it(monk
     from exporter import engines
 
     monkeypatch.setattr(engines, "have_mysqlclient", lambda: False)
-    engine = engines.make_engine(cloud.database_connection, 5)
+    engine = engines.make_engine(cloud.sources[0].database_connection, 5)
     try:
         with engines.dbapi_connection(engine) as one, engines.dbapi_connection(engine) as two:
             first, second = one.dbapi_connection, two.dbapi_connection
@@ -164,12 +166,12 @@ def test_cells_are_read_while_the_zones_are(mariadb, new_db, cloud):
     """The cells start as soon as the API database has given the cell mappings: with the zones'
     table locked, a cell added since the last reading is read all the same, while the zones fall
     back to the last known."""
-    from exporter.snapshot import Reader
+    from exporter.reader import Reader
 
     reader = Reader(cloud)
-    api = cloud.api_database_connection.rsplit("/", 1)[1].split("?")[0]
+    api = cloud.sources[0].api_database_connection.rsplit("/", 1)[1].split("?")[0]
     try:
-        assert reader.read().zones_known
+        assert reader.read().readings[0].context.zones_known
         cell3 = new_db("services")
         add_cell(mariadb, api, "cell3", mariadb.url(cell3))
         insert_services(mariadb, cell3, [service(f"new{i}") for i in range(5)])
@@ -185,9 +187,11 @@ def test_cells_are_read_while_the_zones_are(mariadb, new_db, cloud):
         admin.close()
     finally:
         reader.close()
-    assert [c.cell for c in snapshot.cells] == ["cell1", "cell2", "cell3"] and all(c.up for c in snapshot.cells)
-    assert len(snapshot.rows) == 35
-    assert not snapshot.api.up and not snapshot.zones_known and snapshot.api.error == "no answer in time"
+    (nova,) = snapshot.readings
+    *cells, api = nova.databases
+    assert [c.cell for c in cells] == ["cell1", "cell2", "cell3"] and all(c.up for c in cells)
+    assert len(nova.rows) == 35
+    assert not api.up and not nova.context.zones_known and api.error == "no answer in time"
     assert took < 2
 
 
@@ -208,10 +212,10 @@ def test_scrape_timeout_header_answers_in_time_with_what_it_has(mariadb, cloud):
     sink = socket.socket()
     sink.bind(("127.0.0.1", 0))
     sink.listen(8)
-    api = cloud.api_database_connection.rsplit("/", 1)[1].split("?")[0]
+    api = cloud.sources[0].api_database_connection.rsplit("/", 1)[1].split("?")[0]
     add_cell(mariadb, api, "hung", f"mysql+pymysql://nova:x@127.0.0.1:{sink.getsockname()[1]}/nova")
     try:
-        with served(Settings(api_database_connection=cloud.api_database_connection, query_timeout=30),
+        with served(nova_settings(api_database_connection=cloud.sources[0].api_database_connection, query_timeout=30),
                     clock=lambda: to_us(T)) as (base, _):
             started = time.monotonic()
             text = scrape(base, headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
@@ -231,7 +235,7 @@ def test_thread_count_returns_to_normal_after_hung_server(mariadb, cloud):
     sink.listen(8)
     url = f"mysql+pymysql://nova:x@127.0.0.1:{sink.getsockname()[1]}/nova"
     try:
-        with served(Settings(database_connection=url, query_timeout=1), clock=lambda: to_us(T)) as (base, _):
+        with served(nova_settings(database_connection=url, query_timeout=1), clock=lambda: to_us(T)) as (base, _):
             baseline = threading.active_count()
             for _ in range(3):
                 scrape(base)
@@ -377,7 +381,7 @@ def test_password_never_leaks(mariadb, new_db, tmp_path, caplog):
 
 def test_hung_real_server_then_back(mariadb, cloud):
     """A MariaDB that stops answering on its established connections (SIGSTOP), then comes back."""
-    settings = Settings(api_database_connection=cloud.api_database_connection, query_timeout=1)
+    settings = nova_settings(api_database_connection=cloud.sources[0].api_database_connection, query_timeout=1)
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         assert len(series(scrape(base), "service_up")) == 30
         mariadb.pause()
@@ -388,7 +392,7 @@ def test_hung_real_server_then_back(mariadb, cloud):
         finally:
             mariadb.resume()
         assert took < 2 * 1 + 1.0
-        assert samples(text)[("service_exporter_database_up", frozenset({("cell", "(api_database)")}))] == 0.0
+        assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))] == 0.0
         # The reads cut off by the deadline end on their own socket timeouts (1 s); then all is back.
         def back() -> str | None:
             text = scrape(base)

@@ -8,8 +8,8 @@ from freezegun import freeze_time
 
 from cloud import T, add_cell, add_zone, insert_services, service
 from exporter.config import Settings
-from exporter.nova_db import CELL0_UUID, format_cell_url
-from helpers import list_json, samples, scrape, series, served, to_us
+from exporter.sources.nova.tables import CELL0_UUID, format_cell_url
+from helpers import nova_settings, list_json, samples, scrape, series, served, to_us
 
 
 # -- Nova's URL templating (nova/tests/unit/objects/test_cell_mapping.py) --------------------------
@@ -83,7 +83,7 @@ def test_every_cell_and_zone_in_list(cloud):
 
 
 def test_every_cell_and_zone_in_metrics(cloud):
-    settings = Settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
+    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         text = scrape(base)
     zones = {(dict(k[1])["cell"], dict(k[1])["binary"], dict(k[1])["host"]): dict(k[1])["zone"]
@@ -95,7 +95,7 @@ def test_every_cell_and_zone_in_metrics(cloud):
 
 
 def test_broken_cells_leave_the_rest_intact_and_come_back(mariadb, cloud):
-    settings = Settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
+    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
                         query_timeout=3)
     cell2 = cloud["cells"]["cell2"]
     with served(settings, clock=lambda: to_us(T)) as (base, _):
@@ -122,7 +122,7 @@ def test_broken_cells_leave_the_rest_intact_and_come_back(mariadb, cloud):
 
 
 def test_new_cell_appears_and_removed_cell_goes_without_restart(mariadb, new_db, cloud):
-    settings = Settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
+    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
     with served(settings, clock=lambda: to_us(T)) as (base, shared):
         assert {c for c, _, _ in series(scrape(base), "service_up")} == {"cell0", "cell1", "cell2"}
         cell3 = new_db("services")
@@ -135,7 +135,7 @@ def test_new_cell_appears_and_removed_cell_goes_without_restart(mariadb, new_db,
 
 
 def test_api_database_down_falls_back_to_last_cells(mariadb, cloud):
-    settings = Settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
+    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         first = series(scrape(base), "service_up")
         mariadb.execute(f"REVOKE ALL ON `{cloud['api']}`.* FROM 'nova'@'%'")
@@ -145,7 +145,7 @@ def test_api_database_down_falls_back_to_last_cells(mariadb, cloud):
         finally:
             mariadb.execute(f"GRANT ALL ON `{cloud['api']}`.* TO 'nova'@'%'")
     assert series(text, "service_up") == first  # last cells and zones known
-    assert samples(text)[("service_exporter_database_up", frozenset({("cell", "(api_database)")}))] == 0.0
+    assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))] == 0.0
     assert samples(text)[("service_exporter_zones_known", frozenset())] == 0.0
 
 
@@ -157,7 +157,7 @@ def test_api_database_down_at_first_start_uses_local_cell(mariadb, cloud):
             code, out, err = run_cli(cloud["args"] + ["list", "--format", "json"])
     finally:
         mariadb.execute(f"GRANT ALL ON `{cloud['api']}`.* TO 'nova'@'%'")
-    assert code == 1 and "API database" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "(api_database)" in err and len(err.strip().splitlines()) == 1
     import json
     records = json.loads(out)
     # [database] connection alone (cell1), with the default zone for every compute.
@@ -173,7 +173,7 @@ def test_duplicate_names_and_null_keys_never_duplicate_series(mariadb, new_db):
     insert_services(mariadb, a, [service("h"), service(None, "nova-compute"), service(None, "nova-compute",
                                                                                       topic="compute2")])
     insert_services(mariadb, b, [service("h")])
-    settings = Settings(api_database_connection=mariadb.url(api))
+    settings = nova_settings(api_database_connection=mariadb.url(api))
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         text = scrape(base)  # samples() asserts there is no duplicate series
     cells = {c for c, _, _ in series(text, "service_up")}
@@ -190,7 +190,7 @@ def test_hung_cell_costs_at_most_the_timeout(mariadb, cloud):
     sink.listen(16)
     port = sink.getsockname()[1]
     add_cell(mariadb, cloud["api"], "hung", f"mysql+pymysql://nova:x@127.0.0.1:{port}/nova")
-    settings = Settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
+    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
                         query_timeout=2)
     try:
         with served(settings, clock=lambda: to_us(T)) as (base, _):

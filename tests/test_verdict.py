@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cloud import T
 from helpers import to_us
-from exporter.verdict import (HeartbeatRule, ServiceRow, effective_down_time, heartbeat, is_up, judge,
+from exporter.sources.nova.verdict import (HeartbeatRule, ServiceRow, effective_down_time, heartbeat, is_up, judge,
                               join_zones, zone_of)
 
 

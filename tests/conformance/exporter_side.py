@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import config
+from exporter.sources import SOURCES
 from exporter.cli import database_driver, main
 from exporter.collector import SnapshotCollector
-from exporter.snapshot import Reader
+from exporter.reader import Reader
 from helpers import EPOCH, to_us
 from verdicts import Verdict, naive_iso, zones
 
@@ -43,9 +44,7 @@ def from_listing(records: list[dict]) -> list[Verdict]:
 
 
 def settings(conf: pathlib.Path) -> config.Settings:
-    opts = config.new_config()
-    config.parse(opts, ["--config-file", str(conf)])
-    return config.settings_from(opts)
+    return config.load(["--config-file", str(conf)], SOURCES)
 
 
 def scraped(conf: pathlib.Path, now: datetime.datetime) -> str:

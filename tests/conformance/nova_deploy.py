@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import random_clouds
 
-from exporter.nova_db import CELL0_UUID
+from exporter.sources.nova.tables import CELL0_UUID
 
 # Nova formats this from [database] connection (nova/objects/cell_mapping.py, _format_url); the exporter
 # must do the same to reach cell2 at all.

@@ -16,7 +16,7 @@ import datetime
 import pytest
 
 import exporter_side
-from exporter.verdict import API_BINARIES
+from exporter.sources.nova.verdict import API_BINARIES
 import nova_side
 import random_clouds
 from verdicts import ALL_FIELDS, METRIC_FIELDS, Verdict, differences

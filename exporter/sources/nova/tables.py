@@ -6,20 +6,19 @@ Tables read (and nothing else, so a read-only user needs SELECT on these only):
 """
 from __future__ import annotations
 
-import re
 import urllib.parse
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from itertools import repeat
 from operator import add
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
+from ... import sql
+from ...sql import epoch_us, fetch_all, sql_text
 from .verdict import API_BINARIES, HeartbeatRule, ServiceRow, join_zones
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
@@ -41,90 +40,9 @@ aggregate_metadata = sa.table("aggregate_metadata", sa.column("aggregate_id"), s
                               sa.column("value"))
 
 
-class epoch_us(FunctionElement):
-    """A naive-UTC DATETIME as integer microseconds since 1970, computed by the server.
-
-    Integers cross the wire and the driver far cheaper than DATETIME objects, and stay exact.
-    TIMESTAMPDIFF on DATETIME values ignores the session time zone, which is what naive UTC needs.
-    A zero date ('0000-00-00') comes back NULL: it is no heartbeat.
-    """
-
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(epoch_us, "mysql")
-def _epoch_us_mysql(element, compiler, **kw):
-    return "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', %s)" % compiler.process(element.clauses, **kw)
-
-
-@compiles(epoch_us, "sqlite")
-def _epoch_us_sqlite(element, compiler, **kw):
-    col = compiler.process(element.clauses, **kw)
-    # strftime('%s') is whole seconds; '%f' is SS.SSS, so milliseconds are kept.
-    return (f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000"
-            f" + CAST(substr(strftime('%f', {col}), 4) AS INTEGER) * 1000)")
-
-
-@compiles(epoch_us)
-def _epoch_us_default(element, compiler, **kw):
-    return "CAST(EXTRACT(EPOCH FROM %s) * 1000000 AS BIGINT)" % compiler.process(element.clauses, **kw)
-
-
-class utc_now_us(FunctionElement):
-    """The database server's own UTC clock, in microseconds since 1970."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(utc_now_us, "mysql")
-def _now_mysql(element, compiler, **kw):
-    return "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6))"
-
-
-@compiles(utc_now_us, "sqlite")
-def _now_sqlite(element, compiler, **kw):
-    return ("(CAST(strftime('%s', 'now') AS INTEGER) * 1000000"
-            " + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000)")
-
-
-@compiles(utc_now_us)
-def _now_default(element, compiler, **kw):
-    return "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)"
-
-
-@lru_cache(maxsize=256)  # the fixed queries below, once per engine's dialect
-def sql_text(query: sa.Executable, dialect: Dialect) -> str:
-    """A query as this database's SQL text, its few constants inlined (no parameters to bind): it
-    is sent through the driver's own cursor, without SQLAlchemy's Connection (whose transaction
-    handling costs a ROLLBACK round trip per database and reading, even in AUTOCOMMIT)."""
-    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-
-
-def fetch_all(conn: DBAPIConnection, sql: str) -> Sequence[tuple]:
-    cursor = conn.cursor()
-    try:
-        cursor.execute(sql)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-_NO_SERVICES = sa.select(sa.text("*")).select_from(sa.table("services")).limit(0)
-
-
 def detect_columns(conn: DBAPIConnection, dialect: Dialect) -> frozenset[str]:
-    """The columns of `services` as this database has them (an empty SELECT: no information_schema,
-    so it works for a user with SELECT on `services` alone)."""
-    cursor = conn.cursor()
-    try:
-        cursor.execute(sql_text(_NO_SERVICES, dialect))
-        columns = frozenset(d[0].lower() for d in cursor.description)
-        cursor.fetchall()
-        return columns
-    finally:
-        cursor.close()
+    """The columns of `services` as this cell database has them."""
+    return sql.detect_columns(conn, dialect, "services")
 
 
 def heartbeat_rule(columns: frozenset[str]) -> HeartbeatRule:
@@ -158,20 +76,13 @@ def services_query(columns: frozenset[str]) -> sa.Select:
     )
 
 
-def read_services(conn: DBAPIConnection, cell: str, sql: str) -> list[ServiceRow]:
+def read_services(conn: DBAPIConnection, cell: str, query: str) -> list[ServiceRow]:
     """Rows of sql_text(services_query(...)) as ServiceRows, `cell` first.
 
     NOTE: built in C (map) straight from the driver's tuples: SQLAlchemy's Row objects cost a
     quarter of a 10,000-row read with mysqlclient, and at 100,000 rows anything per row counts.
     """
-    return list(map(partial(tuple.__new__, ServiceRow), map(add, repeat((cell,)), fetch_all(conn, sql))))
-
-
-_CLOCK = sa.select(utc_now_us())
-
-
-def read_db_clock(conn: DBAPIConnection, dialect: Dialect) -> int:
-    return int(fetch_all(conn, sql_text(_CLOCK, dialect))[0][0])
+    return list(map(partial(tuple.__new__, ServiceRow), map(add, repeat((cell,)), fetch_all(conn, query))))
 
 
 @dataclass(frozen=True)
@@ -257,12 +168,3 @@ def format_cell_url(template: str, base: str | None) -> str:
         return template.format(**subs)
     except Exception:  # NOTE: Nova logs and falls back to the raw string on any failure; so do we.
         return template
-
-
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^/@]*?:)(?P<secret>[^/]*)(?P<tail>@)")
-
-
-def mask_url(url: str) -> str:
-    """A database URL safe to show: the password (everything between user: and @) replaced by ***.
-    Works on text that is not a valid URL too, since error messages must never carry the secret."""
-    return _PASSWORD_IN_URL.sub(lambda m: m.group("head") + "***" + m.group("tail"), url)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-MICROS = 1_000_000
+from ..base import MICROS, Judged
+
+PROJECT = "nova"
 
 # NOTE: Nova hides these from GET /os-services because they never heartbeat
 # (nova/api/openstack/compute/services.py, _get_services).
@@ -105,16 +107,6 @@ def join_zones(names: set[str]) -> str:
     return ",".join(sorted(names))
 
 
-class Judged(NamedTuple):
-    """A service row with Nova's verdict and the values derived from it, ready for any output."""
-
-    row: ServiceRow
-    zone: str
-    up: bool
-    heartbeat: int | None
-    age_us: int | None  # now - heartbeat, signed: negative means a heartbeat from the future
-
-
 def judge(
     rows: list[ServiceRow],
     now: int,
@@ -139,7 +131,7 @@ def judge(
     last_cell = None
     for row in rows:
         # ServiceRow's fields, in order (unpacked at once: six attribute reads cost more)
-        cell, _, host, _, topic, _, _, _, forced_down, _, _, created_at, updated_at, last_seen_up = row
+        cell, _, host, binary, topic, _, disabled, _, forced_down, _, _, created_at, updated_at, last_seen_up = row
         if rules is not None and cell is not last_cell:  # rows come cell by cell: look up once per cell
             by_updated_at, last_cell = rules[cell] is HeartbeatRule.UPDATED_AT, cell
         if by_updated_at:
@@ -151,8 +143,9 @@ def judge(
         else:
             zone = default_zone if host is None else zones_get(host, default_zone)
         if beat is None:
-            append(new(Judged, (row, zone, False, None, None)))
+            append(new(Judged, (PROJECT, cell, binary, host, zone, False, None, None, disabled, row)))
         else:
             age = now - beat
-            append(new(Judged, (row, zone, not forced_down and -limit <= age <= limit, beat, age)))
+            append(new(Judged, (PROJECT, cell, binary, host, zone, not forced_down and -limit <= age <= limit,
+                                beat, age, disabled, row)))
     return out
