@@ -265,3 +265,23 @@ def test_count_texts_are_floatToGoStrings(counts):
     from exporter.exposition import _count_texts
 
     assert _count_texts(counts) == [floatToGoString(n) + "\n" for n in counts]
+
+
+def test_several_projects_in_one_exposition():
+    """Each family once, with every project's lines; a family only some projects have (reports,
+    forced down) and the per-project info labels, byte for byte as prometheus_client writes them."""
+    from exporter.snapshot import DatabaseHealth, Reading
+    from exporter.sources.cinder import CinderConfig, CinderRow
+
+    nova = snapshot_of([row(id_=i, host=NASTY[i]) for i in range(len(NASTY))])
+    cinder_rows = [CinderRow(i, f"st{i}@{NASTY[i]}", "cinder-volume", "cinder-volume", i, i % 2, NASTY[i],
+                             NASTY[i] or None, f"u{i}", NASTY[-i], i % 3 == 0, "enabled", None,
+                             NOW - 86_400 * MICROS, None if i == 2 else NOW - i * MICROS) for i in range(len(NASTY))]
+    cinder = Reading(CinderConfig("sqlite://", service_down_time=3), cinder_rows,
+                     [DatabaseHealth("cinder", "", True, 0.01, skew=0.0, duplicates=2)])
+    both = Snapshot(now=nova.now, readings=nova.readings + [cinder])
+    for prefix in ("", "os_"):
+        text = assert_same(both, Settings(metric_prefix=prefix)).decode()
+        assert text.count(f"# TYPE {prefix}service_up gauge") == 1
+        assert f'{prefix}service_reports_total{{binary="cinder-volume"' in text
+        assert 'project="cinder"' in text and 'frozen="true"' in text
