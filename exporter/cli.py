@@ -102,13 +102,17 @@ def run_list(settings: Settings, args) -> int:
     missing = [p for p in wanted if p not in {s.source.project for s in settings.sources}]
     if missing:
         raise ConfigError(f"--project {missing[0]}: that project is not configured")
-    reader = Reader(settings.only(wanted))
+    settings = settings.only(wanted)
+    reader = Reader(settings)
     try:
         snapshot = reader.read()
     finally:
         reader.close()
     services = listing.select(judged_services(snapshot), args.host, args.binary)
     print(listing.as_json(services) if args.format == "json" else listing.as_table(services))
+    for source in settings.sources:
+        for note in source.notes:
+            print(f"{PROG}: note: {source.source.project}: {note}", file=sys.stderr)
     failed = [db for db in snapshot.databases if not db.up]
     for db in failed:
         name = f"database {db.cell}" if db.cell.startswith("(") else f"cell {db.cell!r}" if db.cell else "database"

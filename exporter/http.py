@@ -59,7 +59,8 @@ def accepts_gzip(header: str) -> bool:
 
 def landing_page(settings: Settings) -> bytes:
     projects = "".join(
-        f"<li>{html.escape(s.source.project)}: down after {s.down_time} s without a heartbeat</li>"
+        f"<li>{html.escape(s.source.project)}: down after {s.down_time} s without a heartbeat"
+        + "".join(f"<br>note: {html.escape(note)}" for note in s.notes) + "</li>"
         for s in settings.sources)
     body = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>OpenStack service exporter</title></head>

@@ -104,6 +104,7 @@ class Configured(Protocol):
 
     source: Source
     down_time: int  # the threshold its rule uses, seconds (service_down_time_seconds{project})
+    notes: tuple[str, ...]  # what an operator must know of this answer (e.g. a part it lacks), for pages and list
 
     def urls(self) -> list[str]:
         """The database URLs known from configuration (opened at start, so a bad one is an error then)."""

@@ -129,6 +129,8 @@ class CinderConfig:
     def down_time(self) -> int:
         return self.service_down_time
 
+    notes: tuple[str, ...] = ()
+
     def urls(self) -> list[str]:
         return [self.database_connection]
 

@@ -56,6 +56,8 @@ class NovaConfig:
     def down_time(self) -> int:
         return effective_down_time(self.service_down_time, self.report_interval)
 
+    notes: tuple[str, ...] = ()
+
     def urls(self) -> list[str]:
         return [u for u in (self.api_database_connection, self.database_connection) if u]
 
