@@ -189,9 +189,9 @@ def run_demo(conf, args) -> int:
         cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
     simulator = demo.Simulator(cloud)
     simulator.start()
-    LOG.info("demo cloud in %s: 2 cells, zones az1 and az2, down time %ss; %s and %s die and return every %gs",
-             cloud.directory, args.demo_down_time, demo.DEAD_FIRST_HALF, demo.DEAD_SECOND_HALF,
-             args.demo_period)
+    LOG.info("demo cloud in %s: Nova (2 cells, zones az1 and az2) and Cinder, down time %ss; %s, %s and %s "
+             "die and return every %gs", cloud.directory, args.demo_down_time, demo.DEAD_FIRST_HALF,
+             demo.DEAD_SECOND_HALF, demo.DEAD_BACKEND, args.demo_period)
     try:
         return run_serve(settings)
     finally:

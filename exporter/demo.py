@@ -1,14 +1,17 @@
-"""The embedded demo cloud: Nova's tables in SQLite, a small cloud, and a heartbeat simulator.
+"""The embedded demo cloud: each project's tables in SQLite, a small cloud, and a heartbeat simulator.
 
-It needs no nova.conf and no database server. The simulator writes exactly what a Nova service writes
-on each beat (report_count + 1, last_seen_up and updated_at set to the same UTC instant, whole seconds
-as MariaDB stores them), and the exporter reads it through the very same code path as `serve`.
+It needs no project configuration and no database server. The simulator writes exactly what each
+service writes on each beat (Nova: report_count + 1, last_seen_up and updated_at set to the same UTC
+instant; Cinder: report_count + 1 and updated_at; whole seconds as MariaDB stores them), and the
+exporter reads it through the very same code path as `serve`.
 
 Scenario, repeating every `period` seconds:
-  cmp-az1-02  dead in the first half of each period (starts with a heartbeat 5 minutes old)
-  cmp-az2-03  dead in the second half of each period
-  cmp-az2-01  disabled by Nova itself (disabled_reason 'AUTO: ...'), still heartbeating, so up
-  cmp-az1-03  forced down by an operator, still heartbeating, so down
+  Nova   cmp-az1-02  dead in the first half of each period (starts with a heartbeat 5 minutes old)
+         cmp-az2-03  dead in the second half of each period
+         cmp-az2-01  disabled by Nova itself (disabled_reason 'AUTO: ...'), still heartbeating, so up
+         cmp-az1-03  forced down by an operator, still heartbeating, so down
+  Cinder st-01@ceph  a volume backend, dead in the second half of each period
+         ctl-01@lvm, the scheduler and the backup service: always up
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .sources.cinder import CinderConfig
 from .sources.nova import NovaConfig
 from .sources.nova.tables import CELL0_UUID
 from .sources.nova.verdict import API_BINARIES
@@ -75,9 +79,26 @@ AGGREGATE_METADATA = sa.Table(
 
 AZ_HOSTS = {"az1": ["cmp-az1-01", "cmp-az1-02", "cmp-az1-03"],
             "az2": ["cmp-az2-01", "cmp-az2-02", "cmp-az2-03"]}
+# Cinder's `services` table (cinder-manage db sync, Cinder 29), column for column.
+cinder_metadata = sa.MetaData()
+CINDER_SERVICES = sa.Table(
+    "services", cinder_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("deleted_at", sa.DateTime), sa.Column("deleted", sa.Boolean),
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("host", sa.String(255)),
+    sa.Column("binary", sa.String(255)), sa.Column("topic", sa.String(255)),
+    sa.Column("report_count", sa.Integer, nullable=False), sa.Column("disabled", sa.Boolean),
+    sa.Column("availability_zone", sa.String(255)), sa.Column("disabled_reason", sa.String(255)),
+    sa.Column("modified_at", sa.DateTime), sa.Column("rpc_current_version", sa.String(36)),
+    sa.Column("object_current_version", sa.String(36)), sa.Column("replication_status", sa.String(36)),
+    sa.Column("active_backend_id", sa.String(255)), sa.Column("frozen", sa.Boolean),
+    sa.Column("cluster_name", sa.String(255)), sa.Column("uuid", sa.String(36), unique=True),
+)
+
 SPARE_HOST = "cmp-spare-01"  # in no AZ aggregate: default_availability_zone
 DEAD_FIRST_HALF = "cmp-az1-02"
 DEAD_SECOND_HALF = "cmp-az2-03"
+DEAD_BACKEND = "st-01@ceph"  # a Cinder volume backend, dead in the second half
 AUTO_DISABLED = "cmp-az2-01"
 FORCED_DOWN = "cmp-az1-03"
 
@@ -92,15 +113,17 @@ class DemoCloud:
     directory: str
     api_url: str
     cell_urls: dict[str, str]
+    cinder_url: str
     period: float
     report_interval: float
 
     def engines(self) -> dict[str, sa.Engine]:
-        return {name: sa.create_engine(url) for name, url in self.cell_urls.items()}
+        """Nova's cells, then Cinder ("cinder")."""
+        return {name: sa.create_engine(url) for name, url in {**self.cell_urls, "cinder": self.cinder_url}.items()}
 
 
 def build(directory: str | None = None, period: float = 60.0, report_interval: float = 2.0) -> DemoCloud:
-    directory = directory or tempfile.mkdtemp(prefix="nova-demo-")
+    directory = directory or tempfile.mkdtemp(prefix="openstack-demo-")
     api_url = "sqlite:///" + os.path.join(directory, "nova_api.sqlite")
     cell_urls = {"cell0": "sqlite:///" + os.path.join(directory, "nova_cell0.sqlite"),
                  "cell1": "sqlite:///" + os.path.join(directory, "nova_cell1.sqlite")}
@@ -150,32 +173,61 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
         with engine.begin() as conn:
             conn.execute(SERVICES.insert(), cells[name])
         engine.dispose()
-    return DemoCloud(directory, api_url, cell_urls, period, report_interval)
+    cinder_url = "sqlite:///" + os.path.join(directory, "cinder.sqlite")
+    build_cinder(cinder_url, now)
+    return DemoCloud(directory, api_url, cell_urls, cinder_url, period, report_interval)
+
+
+def build_cinder(url: str, now: datetime.datetime) -> None:
+    def service(host, binary, **extra):
+        row = {"host": host, "binary": binary, "topic": binary, "report_count": 0, "disabled": False,
+               "availability_zone": "nova", "disabled_reason": None, "deleted": False, "frozen": False,
+               "replication_status": "not-capable", "active_backend_id": None, "cluster_name": None,
+               "rpc_current_version": "3.20", "object_current_version": "1.39", "uuid": str(uuidlib.uuid4()),
+               "created_at": now - datetime.timedelta(days=30), "updated_at": now, "modified_at": None}
+        row.update(extra)
+        return row
+
+    engine = sa.create_engine(url)
+    cinder_metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(CINDER_SERVICES.insert(), [
+            service("ctl-01", "cinder-scheduler", rpc_current_version="3.12"),
+            service("ctl-01@lvm", "cinder-volume", cluster_name="ctl-01@lvm"),
+            service(DEAD_BACKEND, "cinder-volume", availability_zone="az2"),
+            service("ctl-01", "cinder-backup", rpc_current_version="2.4"),
+        ])
+    engine.dispose()
 
 
 def sources(cloud: DemoCloud, down_time: int, report_interval: int) -> tuple:
     """The demo cloud's projects, configured as the exporter would configure them from their files."""
     return (NovaConfig(service_down_time=down_time, report_interval=report_interval,
-                       database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url),)
+                       database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url),
+            CinderConfig(cloud.cinder_url, service_down_time=down_time))
 
 
 def is_dead(host: str, elapsed: float, period: float) -> bool:
     first_half = (elapsed % period) < period / 2
-    return (host == DEAD_FIRST_HALF and first_half) or (host == DEAD_SECOND_HALF and not first_half)
+    return (host == DEAD_FIRST_HALF and first_half) or (host in (DEAD_SECOND_HALF, DEAD_BACKEND) and not first_half)
 
 
 def beat_once(cloud: DemoCloud, engines: dict[str, sa.Engine], elapsed: float) -> None:
-    """One heartbeat round: what nova-conductor writes for each live service (nova/servicegroup/
-    drivers/db.py, _report_state): report_count + 1, last_seen_up = updated_at = now."""
+    """One heartbeat round: what each live service writes. Nova (nova-conductor for it,
+    nova/servicegroup/drivers/db.py, _report_state): report_count + 1, last_seen_up = updated_at = now.
+    Cinder (cinder/service.py, Service.report_state): report_count + 1, and updated_at by the model's
+    onupdate."""
     now = utcnow()
-    for engine in engines.values():
+    for name, engine in engines.items():
+        table, stamps = (CINDER_SERVICES, {"updated_at": now}) if name == "cinder" else \
+            (SERVICES, {"last_seen_up": now, "updated_at": now})
         with engine.begin() as conn:
-            for sid, host, binary in conn.execute(sa.select(SERVICES.c.id, SERVICES.c.host, SERVICES.c.binary)
-                                                  .where(SERVICES.c.deleted == 0)):
+            for sid, host, binary in conn.execute(sa.select(table.c.id, table.c.host, table.c.binary)
+                                                  .where(sa.not_(table.c.deleted))):
                 if binary in API_BINARIES or is_dead(host, elapsed, cloud.period):
                     continue
-                conn.execute(SERVICES.update().where(SERVICES.c.id == sid).values(
-                    report_count=SERVICES.c.report_count + 1, last_seen_up=now, updated_at=now))
+                conn.execute(table.update().where(table.c.id == sid).values(
+                    report_count=table.c.report_count + 1, **stamps))
 
 
 class Simulator:
@@ -199,7 +251,7 @@ class Simulator:
         last_state: dict[str, bool] = {}
         while not self._stop.is_set():
             elapsed = time.monotonic() - started
-            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF):
+            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF, DEAD_BACKEND):
                 dead = is_dead(host, elapsed, self.cloud.period)
                 if last_state.get(host) != dead:
                     LOG.info("demo: %s %s heart-beating", host, "stops" if dead else "starts")
