@@ -30,10 +30,10 @@ class Cloud:
     args: list[str]  # the exporter's global options, every URL as the read-only user
 
 
-def apply_grant(mariadb, names: dict[str, str], user: str) -> None:
+def apply_grant(mariadb, names: dict[str, str], user: str, path: pathlib.Path = SQL) -> None:
     """The committed file with its usual names replaced by this test's, as the docs tell an operator to."""
-    sql = SQL.read_text().replace("CHANGE_ME", PASSWORD).replace("'nova_exporter'", f"'{user}'")
-    sql = re.sub(r"`(nova_api|nova_cell0|nova)`", lambda m: f"`{names[m.group(1)]}`", sql)
+    sql = path.read_text().replace("CHANGE_ME", PASSWORD).replace("'nova_exporter'", f"'{user}'")
+    sql = re.sub(r"`(nova_api|nova_cell0|nova|cinder)`", lambda m: f"`{names[m.group(1)]}`", sql)
     with closing(mariadb.admin()) as conn, conn.cursor() as cur:
         for statement in split_statements(sql):
             cur.execute(statement)
@@ -135,3 +135,26 @@ def test_the_user_reads_exactly_what_the_exporter_needs(mariadb, cloud):
 def test_the_user_writes_nothing(mariadb, cloud, statement):
     assert denied(mariadb, cloud, cloud.cell1, statement) == TABLE_DENIED
     assert mariadb.execute("SELECT COUNT(*) FROM services", database=cloud.cell1) == [(3,)]
+
+
+def test_cinder_as_the_readonly_user(mariadb, new_db, tmp_path):
+    """readonly-user-cinder.sql: Cinder's services table and nothing else, enough for the exporter."""
+    from test_cinder import insert, service as cinder_service
+
+    database = new_db("cinder")
+    user = f"ro_{database}"
+    apply_grant(mariadb, {"cinder": database}, user, SQL.with_name("readonly-user-cinder.sql"))
+    mariadb.execute("CREATE TABLE volumes (id INT PRIMARY KEY)", database=database)
+    now = datetime.datetime.utcnow().replace(microsecond=0)
+    insert(mariadb, database, [cinder_service("st@lvm", updated_at=now)])
+    conf = tmp_path / "cinder.conf"
+    conf.write_text(f"[database]\nconnection = {mariadb.url(database, user, PASSWORD)}\n")
+    rows = list_json(["--config-file", "/dev/null", "--cinder-config_file", str(conf)])
+    assert [(r["project"], r["host"], r["state"]) for r in rows] == [("cinder", "st@lvm", "up")]
+    conn = pymysql.connect(host="127.0.0.1", port=mariadb.port, user=user, password=PASSWORD,
+                           database=database, autocommit=True)
+    with closing(conn), conn.cursor() as cur:
+        for statement in ("SELECT * FROM volumes", "UPDATE services SET disabled = 1"):
+            with pytest.raises(pymysql.err.MySQLError) as denied_:
+                cur.execute(statement)
+            assert denied_.value.args[0] == TABLE_DENIED
