@@ -1,4 +1,4 @@
-"""python3 -m bench {run,soak,report}: see bench/RESULTS.md for what each measures."""
+"""python3 -m bench {run,soak,whatif,projects,report}: see bench/RESULTS.md for what each measures."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
     whatif.add_argument("--sizes", default="10000,100000")
+    commands.add_parser("projects", help="Nova alone and with the other projects beside it; cost per row")
     commands.add_parser("report", help="write RESULTS.md again from bench/results/*.json")
     args = parser.parse_args(argv)
 
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(machine=machine, seconds=time.monotonic() - started,
                                command="python3 -m bench " + shlex.join(argv))
                 report.save("run", results)
+            elif args.command == "projects":
+                from . import projects
+
+                results = projects.measure(db, workdir, log)
+                results.update(machine=report.machine(db), command="python3 -m bench " + shlex.join(argv))
+                report.save("projects", results)
             elif args.command == "whatif":
                 from . import whatif as patched
 

@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 
+from .projects import section as projects_section
 from .stats import Stats
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -249,7 +250,7 @@ def _whatif_section(whatif: dict) -> list[str]:
 
 
 def write() -> None:
-    run, soak, whatif = _load("run"), _load("soak"), _load("whatif")
+    run, soak, whatif, projects = _load("run"), _load("soak"), _load("whatif"), _load("projects")
     out = ["# Benchmark results", "",
            "Made by the commands below on the machine described; every figure is a median over repeated runs "
            "with its spread, taken in one process run so that the ratios are fair.", "",
@@ -260,6 +261,7 @@ def write() -> None:
            "python3 -m bench run --sizes 1000    # a quick run",
            "python3 -m bench soak                # 50 scrapers for 180 s, a cell server stopped and restarted",
            "python3 -m bench whatif              # serve's settings taken back one at a time, proposed changes",
+           "python3 -m bench projects            # Nova alone and with the other projects, cost per row",
            "```", ""]
     if run:
         m = run["machine"]
@@ -284,6 +286,7 @@ def write() -> None:
         out += _profile_section(run)
         if run.get("notes"):
             out += ["## Notes", ""] + [f"- {n}" for n in run["notes"]] + [""]
+    out += projects_section(projects)
     out += _whatif_section(whatif)
     out += _soak_section(soak)
     analysis = HERE / "ANALYSIS.md"

@@ -1,0 +1,137 @@
+"""Several projects side by side: 10,000 Nova services in 10 cells alone, then with every other project's
+services beside them, in one run; and each project's cost per row, measured in process.
+
+`python3 -m bench projects`. Scrapes are HTTP scrapes of `serve` with gzip, paced past the single-flight
+window (each one a full reading). The cost per row is one source's whole share of a reading, its
+database read, its rule and its lines of text, divided by its rows; it is compared with Nova's.
+"""
+from __future__ import annotations
+
+import datetime
+import pathlib
+import random
+import time
+import uuid as uuidlib
+from contextlib import closing
+
+from exporter import config
+from exporter.collector import judged_services
+from exporter.exposition import service_exposition
+from exporter.reader import Reader
+from exporter.sources import SOURCES
+
+from .cloud import build
+from .scrapes import paced, pause_after
+from .servers import Exporter, free_port, proc_status, write_conf
+from .stats import timed
+
+NOVA_SIZE, NOVA_CELLS = 10_000, 10
+CINDER_SIZE = 2_000
+RUNS = 11
+CINDER_COLUMNS = ("created_at", "updated_at", "deleted", "host", "binary", "topic", "report_count", "disabled",
+                  "availability_zone", "disabled_reason", "replication_status", "active_backend_id", "frozen",
+                  "cluster_name", "uuid")
+
+
+def build_cinder(db, name: str, size: int, now: datetime.datetime, seed: int = 7) -> None:
+    """Cinder's services: a scheduler and a backup service per controller, the rest volume backends
+    (host@backend), about 5 % of them stale and a few disabled."""
+    rng = random.Random(seed)
+    db.create_database(name, "cinder")
+    rows = []
+    for i in range(size):
+        if i % 50 == 0:
+            host, binary = f"ctl-{i // 50:03d}", ("cinder-scheduler", "cinder-backup")[i // 50 % 2]
+        else:
+            host, binary = f"st-{i // 4:04d}.region1.example.net@{('lvm', 'ceph', 'nfs', 'pure')[i % 4]}", "cinder-volume"
+        stale = rng.random() < 0.05
+        seen = now - datetime.timedelta(seconds=rng.randint(120, 3600) if stale else rng.randint(0, 20))
+        disabled = rng.random() < 0.02
+        rows.append((now - datetime.timedelta(days=90), seen, 0, host, binary, binary, rng.randint(0, 10**6),
+                     int(disabled), f"az{i % 4 + 1}", "maintenance" if disabled else None, "not-capable", None, 0,
+                     f"cluster-{i % 40}@ceph" if binary == "cinder-volume" else None, str(uuidlib.UUID(int=rng.getrandbits(128)))))
+    sql = "INSERT INTO services ({}) VALUES ({})".format(", ".join(f"`{c}`" for c in CINDER_COLUMNS),
+                                                         ", ".join(["%s"] * len(CINDER_COLUMNS)))
+    with closing(db.admin(name)) as conn, conn.cursor() as cur:
+        for start in range(0, len(rows), 1000):
+            cur.executemany(sql, rows[start:start + 1000])
+
+
+def with_projects(conf: pathlib.Path, out: pathlib.Path, files: dict[str, pathlib.Path]) -> pathlib.Path:
+    """`conf` and a section per project naming its own file."""
+    out.write_text(conf.read_text() + "".join(f"\n[{p}]\nconfig_file = {f}\n" for p, f in files.items()))
+    return out
+
+
+def per_row(settings, runs: int) -> dict:
+    """For each project: seconds per row of its read, its rule and its text, from one reader holding all."""
+    out = {}
+    for source in settings.sources:
+        alone = config.Settings(sources=(source,), query_timeout=settings.query_timeout)
+        reader = Reader(alone)
+        try:
+            reader.read()
+            read = timed(reader.read, runs)
+            snapshot = reader.read()
+        finally:
+            reader.close()
+        rows = len(snapshot.readings[0].rows)
+        judge = timed(lambda: judged_services(snapshot), runs)
+        groups = judged_services(snapshot)
+        render = timed(lambda: b"".join(service_exposition(groups, "")), runs)
+        total = read.median + judge.median + render.median
+        out[source.source.project] = {"rows": rows, "read": read, "judge": judge, "render": render,
+                                      "per_row_us": total / rows * 1e6}
+    return out
+
+
+def scrape_figures(conf: pathlib.Path, port: int, db, log_path: pathlib.Path) -> dict:
+    with Exporter(conf, port, "mysqldb", log_path) as exporter:
+        stats, shared = paced(port, db, RUNS)
+        pause_after(stats)
+        return {"gzip": stats, "shared": shared, "peak_rss_kb": proc_status(exporter.pid)["VmHWM"]}
+
+
+def measure(db, workdir: pathlib.Path, log) -> dict:
+    started = time.monotonic()
+    cloud = build(db, NOVA_SIZE, NOVA_CELLS, db.url)
+    now = cloud.built_at
+    build_cinder(db, "bench_cinder", CINDER_SIZE, now)
+    cinder_conf = workdir / "cinder.conf"
+    cinder_conf.write_text(f"[DEFAULT]\nservice_down_time = 60\n[database]\nconnection = {db.url('bench_cinder')}\n")
+    log(f"Nova {NOVA_SIZE} in {NOVA_CELLS} cells and Cinder {CINDER_SIZE}: built in {time.monotonic() - started:.1f} s")
+    port = free_port()
+    nova_only = write_conf(workdir / "nova-only.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port)
+    mixed = with_projects(nova_only, workdir / "mixed.conf", {"cinder": cinder_conf})
+    result: dict = {"nova": {"services": NOVA_SIZE, "cells": NOVA_CELLS}, "cinder": {"services": CINDER_SIZE}}
+    result["per_row"] = per_row(config.load(["--config-file", str(mixed)], SOURCES), RUNS)
+    log("  per-row costs done")
+    result["scrape_nova_only"] = scrape_figures(nova_only, port, db, workdir / "nova-only.log")
+    result["scrape_mixed"] = scrape_figures(mixed, port, db, workdir / "mixed.log")
+    log("  scrapes done")
+    return result
+
+
+def section(projects: dict) -> list[str]:
+    """The RESULTS.md section of `projects`."""
+    if not projects:
+        return []
+    rows = projects["per_row"]
+    nova = rows["nova"]["per_row_us"]
+    out = ["## Several projects", "",
+           f"`python3 -m bench projects`: {projects['nova']['services']:,} Nova services in "
+           f"{projects['nova']['cells']} cells, then the same with "
+           + ", ".join(f"{projects[p]['services']:,} {p.capitalize()} services" for p in rows if p != "nova")
+           + " beside them. Cost per row: one source's read, rule and text, each a median in process, "
+           "divided by its rows.", "",
+           "| project | rows | read | rule | text | per row | vs Nova |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in rows.items():
+        out.append(f"| {name} | {r['rows']:,} | {r['read'].median * 1000:.1f} ms | "
+                   f"{r['judge'].median * 1000:.1f} ms | {r['render'].median * 1000:.1f} ms | "
+                   f"{r['per_row_us']:.2f} µs | {r['per_row_us'] / nova:.2f}× |")
+    out += ["", "| scrape (gzip, paced, mysqlclient) | median (p10–p90; min–max) | shared readings | peak RSS |",
+            "| --- | --- | --- | --- |"]
+    for key, label in (("scrape_nova_only", "Nova alone"), ("scrape_mixed", "Nova and the other projects")):
+        s = projects[key]
+        out.append(f"| {label} | {s['gzip'].ms()} ms | {s['shared']} | {s['peak_rss_kb'] / 1024:.0f} MB |")
+    return out + [""]
