@@ -7,7 +7,8 @@ A long-lived process, so that Cinder is imported and its API built once for many
 line on stdout:
 
     {"services": [{<the row of GET /v3/{project}/os-services, as Cinder's API sent it>,
-                   "id", "uuid": the database row the API judged, "is_up": Service.is_up}]}
+                   "id", "uuid": the database row the API judged, "is_up": Service.is_up}],
+     "service_down_time": <the down time cinder-api runs with>}
 
 Each request reloads that cinder.conf as cinder-api does (cinder/wsgi/wsgi.py,
 initialize_application), freezes the clock at `now` with freezegun, and asks Cinder's real API,
@@ -132,7 +133,7 @@ def judge(api: VolumeApi, recorder: Recorder, now: datetime.datetime) -> dict:
         assert (row["binary"], row["host"]) == (svc.binary, svc.host), (row, svc)
         uuid = svc.uuid if svc.obj_attr_is_set("uuid") else None
         services.append({**row, "id": svc.id, "uuid": uuid, "is_up": up})
-    return {"services": services}
+    return {"services": services, "service_down_time": CONF.service_down_time}
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import pathlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from judge_process import JudgeProcess
 
@@ -32,12 +33,17 @@ class CinderRow:
         return (self.binary, self.host)
 
 
+class Answer(NamedTuple):
+    rows: list[CinderRow]
+    service_down_time: int  # as cinder-api loaded it from cinder.conf
+
+
 class CinderJudge(JudgeProcess):
     def __init__(self, oracle_python: pathlib.Path, workdir: pathlib.Path):
         super().__init__("Cinder", oracle_python, JUDGE, workdir / "stderr.log", args=(str(workdir),))
 
-    def ask(self, conf: pathlib.Path, now: datetime.datetime) -> list[CinderRow]:
+    def ask(self, conf: pathlib.Path, now: datetime.datetime) -> Answer:
         answer = self._request({"config": str(conf), "now": now.isoformat()})
-        return [CinderRow(s["id"], s["uuid"], s["binary"], s["host"], s["state"], s["status"], s["zone"],
-                          s["disabled_reason"], s["cluster"], s["is_up"], s)
-                for s in answer["services"]]
+        return Answer([CinderRow(s["id"], s["uuid"], s["binary"], s["host"], s["state"], s["status"], s["zone"],
+                                 s["disabled_reason"], s["cluster"], s["is_up"], s)
+                       for s in answer["services"]], answer["service_down_time"])

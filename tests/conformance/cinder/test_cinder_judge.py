@@ -31,7 +31,7 @@ def judged(deployment, judge, tmp_path, rows, options=Options(), now=NOW) -> dic
     cloud = Cloud(None, now, options, rows)
     deployment.load(cloud)
     conf = deployment.write_conf(tmp_path / "cinder.conf", cloud)
-    answer = judge.ask(conf, now)
+    answer = judge.ask(conf, now).rows
     by_id = {r.id: r for r in answer}
     assert len(by_id) == len(answer), "each row of the answer comes from its own database row"
     return by_id
@@ -73,6 +73,7 @@ def test_no_report_interval_override(cinder_deployment, cinder_judge, tmp_path):
     rows = [row(20, "a@lvm", beat=NOW - 7 * S), row(21, "b@lvm", beat=NOW - 8 * S),
             row(22, "c@lvm", beat=NOW - 20 * S)]
     answer = judged(cinder_deployment, cinder_judge, tmp_path, rows, Options(7, 10))
+    assert cinder_judge.ask(tmp_path / "cinder.conf", NOW).service_down_time == 7
     assert {i: r.state for i, r in answer.items()} == {20: "up", 21: "down", 22: "down"}
 
 
