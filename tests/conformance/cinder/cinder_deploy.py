@@ -29,11 +29,16 @@ class CinderDeployment:
         self.mariadb.execute(f"GRANT ALL ON `{DATABASE}`.* TO 'nova'@'%'")
         conf = self.workdir / "setup-cinder.conf"
         conf.write_text(f"[database]\nconnection = {self.url}\n")
-        done = subprocess.run([self.cinder_manage, "--config-file", str(conf), "db", "sync"],
+        self.manage(conf, "db", "sync")
+
+    def manage(self, conf: pathlib.Path, *args: str) -> str:
+        """cinder-manage's output; fails with it when cinder-manage does."""
+        done = subprocess.run([self.cinder_manage, "--config-file", str(conf), *args],
                               capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
-            raise RuntimeError(f"cinder-manage db sync failed ({done.returncode}):\n"
+            raise RuntimeError(f"cinder-manage {' '.join(args)} failed ({done.returncode}):\n"
                                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done.stdout
 
     def columns(self) -> list[str]:
         """The columns of `services` as cinder-manage made them."""

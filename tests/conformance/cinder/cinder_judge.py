@@ -35,6 +35,7 @@ import pathlib
 import sys
 import threading
 import traceback
+import urllib.error
 import urllib.request
 import warnings
 import wsgiref.simple_server
@@ -113,9 +114,12 @@ class VolumeApi:
             f"http://{host}:{port}/v3/{PROJECT}/os-services",
             headers={"X-Auth-Token": f"{PROJECT}:{PROJECT}", "Accept": "application/json",
                      "OpenStack-API-Version": f"volume {MICROVERSION}"})
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            assert response.headers["OpenStack-API-Version"] == f"volume {MICROVERSION}", dict(response.headers)
-            return json.load(response)["services"]
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                assert response.headers["OpenStack-API-Version"] == f"volume {MICROVERSION}", dict(response.headers)
+                return json.load(response)["services"]
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"GET /os-services answered {exc.code}: {exc.read()[:2000]!r}") from None
 
 
 def judge(api: VolumeApi, recorder: Recorder, now: datetime.datetime) -> dict:

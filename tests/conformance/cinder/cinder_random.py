@@ -11,8 +11,9 @@ soft-deleted twins (deleted = 1, and deleted NULL), several live rows of one (bi
 has no unique key: HA volume services sharing a backend name), every binary, cinder-volume hosts as
 hostname@backend, clusters, frozen backends, replication states, non-default zones.
 
-Cinder's API fails on a row with both heartbeats NULL (TypeError in ServiceController.index) and on
-NULL frozen (a non-nullable object field): such rows are never made here.
+Cinder's API fails on a row with both heartbeats NULL (a TypeError in ServiceController.index, which
+cinder/api/openstack/wsgi.py turns into 400 for the whole listing): such rows are never made here.
+A NULL disabled reads as enabled, a NULL frozen as false (the object field's default).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 FIRST_INSTANT = datetime.datetime(2026, 1, 1)
+SEEDS = range(20260301, 20260301 + 80)  # the clouds of the comparison: 2,340 live rows
 BINARIES = ("cinder-scheduler", "cinder-volume", "cinder-backup")
 ZONES = ("nova", "nova", "nova", "cinder", "az1", "az2", "zone-é", "AZ-Ops", "")
 BACKENDS = ("lvm", "ceph", "ceph-ssd", "nfs-é", "pure")
@@ -131,7 +133,8 @@ def _row(rng: random.Random, now: datetime.datetime, down: int, host: str, binar
            "rpc_current_version": RPC_VERSIONS[binary], "object_current_version": OBJECT_VERSION,
            "replication_status": rng.choice(REPLICATION) if volume else "not-capable",
            "active_backend_id": rng.choice((None, None, None, "secondary", "replica-2")) if volume else None,
-           "frozen": int(volume and rng.random() < 0.1), "deleted": 0, "deleted_at": None}
+           "frozen": None if rng.random() < 0.03 else int(volume and rng.random() < 0.1),
+           "deleted": 0, "deleted_at": None}
     row.update(_heartbeat_columns(rng, now, down))
     return row
 

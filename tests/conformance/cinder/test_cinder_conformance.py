@@ -25,10 +25,9 @@ from cinder_random import Cloud
 
 pytestmark = pytest.mark.conformance
 
+SEEDS = cinder_random.SEEDS
 BATCHES = 8
-CLOUDS_PER_BATCH = 10
-FIRST_SEED = 20260301
-SEEDS = range(FIRST_SEED, FIRST_SEED + BATCHES * CLOUDS_PER_BATCH)
+CLOUDS_PER_BATCH = len(SEEDS) // BATCHES
 FIELDS = ("state", "status", "zone", "disabled_reason", "cluster")
 VOLUME_FIELDS = ("frozen", "replication_status", "active_backend_id")  # the API shows them for cinder-volume only
 ONE_SECOND = datetime.timedelta(seconds=1)
@@ -206,7 +205,7 @@ def test_the_clouds_reach_every_edge():
         "enabled, reason left": 10, "disabled NULL": 10, "deleted twin, deleted = 1": 50,
         "deleted twin, deleted NULL": 10, "duplicate (binary, host) group": 30, "duplicate group, tied heartbeats": 8,
         "cinder-scheduler": 100, "cinder-volume": 500, "cinder-backup": 100, "non-default zone": 200,
-        "empty zone": 20, "clustered": 100, "frozen": 30, "replication_status other than not-capable": 100,
+        "empty zone": 20, "clustered": 100, "frozen": 30, "frozen NULL": 20, "replication_status other than not-capable": 100,
         "active_backend_id": 50, "down time below report_interval": 8, "down time equal to report_interval": 3,
         "down time above report_interval": 30, "down time 0 or below": 4, "Cinder's defaults": 5,
         "whole-second instant": 20, "instant with µs": 20,
@@ -256,6 +255,7 @@ def edges(cloud: Cloud) -> collections.Counter:
         found["empty zone"] += r["availability_zone"] == ""
         found["clustered"] += r["cluster_name"] is not None
         found["frozen"] += bool(r["frozen"])
+        found["frozen NULL"] += r["frozen"] is None
         found["replication_status other than not-capable"] += r["replication_status"] != "not-capable"
         found["active_backend_id"] += r["active_backend_id"] is not None
     live = collections.defaultdict(list)
