@@ -78,7 +78,7 @@ def listing_problems(cloud: Cloud, cinder: list, seen: datetime.datetime, record
             out.append(f"  {key}: record {rec!r} is no row Cinder listed under that key")
             continue
         want = expected(theirs, VOLUME_FIELDS)
-        pairs = [(name, value, rec.get(name)) for name, value in want.items()]
+        pairs = [(name, value, rec.get(name)) for name, value in want.items()] + [("cell", "", rec.get("cell"))]
         pairs.append(("id (newest heartbeat)", chosen(cloud, by_key[key]), rec["id"]))
         pairs.append(("heartbeat_age_seconds", (seen - heartbeat(cloud.row(rec["id"]))).total_seconds(),
                       rec["heartbeat_age_seconds"]))
@@ -99,23 +99,25 @@ def label(value) -> str:
 
 def metrics_problems(cloud: Cloud, cinder: list, scraped, fields=FIELDS + ("uuid",),
                      volume_fields=VOLUME_FIELDS) -> list[str]:
-    by_uuid = {r.uuid: r for r in cinder}
+    by_uuid, by_key = {r.uuid: r for r in cinder}, groups(cinder)
     out = []
     for key, series in sorted(scraped.services.items()):
-        info, _ = series["service_info"]
-        theirs = by_uuid.get(info["uuid"])
+        absent = {"service_up", "service_disabled", "service_info"} - series.keys()
+        theirs = None if absent else by_uuid.get(series["service_info"][0].get("uuid"))
         if theirs is None or theirs.key != key:
-            out.append(f"  {key}: uuid {info['uuid']!r} is no row Cinder listed under that key")
+            out.append(f"  {key}: series {sorted(series)} name no row Cinder listed under that key")
             continue
-        ours = {"state": "up" if series["service_up"][1] == 1 else "down",
-                "status": "disabled" if series["service_disabled"][1] == 1 else "enabled",
-                "zone": series["service_up"][0]["zone"],
-                **{name: info[name] for name in ("disabled_reason", "cluster", "uuid", *volume_fields)}}
-        want = expected(theirs, volume_fields)
-        pairs = [(name, label(value), ours[name]) for name, value in want.items() if name in fields + volume_fields]
+        (labels, up), info = series["service_up"], series["service_info"][0]
+        ours = {"cell": labels.get("cell"), "state": "up" if up == 1 else "down",
+                "status": "disabled" if series["service_disabled"][1] == 1 else "enabled", "zone": labels.get("zone"),
+                **{name: info.get(name) for name in ("disabled_reason", "cluster", "uuid", *volume_fields)}}
+        want = {"cell": "", **expected(theirs, volume_fields)}
+        pairs = [(name, label(value), ours[name]) for name, value in want.items()
+                 if name in ("cell", *fields, *volume_fields)]
+        pairs.append(("id (newest heartbeat)", chosen(cloud, by_key[key]), theirs.id))
         if any(a != b for _, a, b in pairs):
             out.append(report(cloud, key, theirs.id, pairs))
-    missing = groups(cinder).keys() - scraped.services.keys()
+    missing = by_key.keys() - scraped.services.keys()
     out += [f"  {key}: listed by Cinder, not on /metrics" for key in sorted(missing)]
     return out
 
@@ -205,8 +207,9 @@ def test_the_clouds_reach_every_edge():
         "enabled, reason left": 10, "disabled NULL": 10, "deleted twin, deleted = 1": 50,
         "deleted twin, deleted NULL": 10, "duplicate (binary, host) group": 30, "duplicate group, tied heartbeats": 8,
         "cinder-scheduler": 100, "cinder-volume": 500, "cinder-backup": 100, "non-default zone": 200,
-        "empty zone": 20, "clustered": 100, "frozen": 30, "frozen NULL": 20, "replication_status other than not-capable": 100,
-        "active_backend_id": 50, "down time below report_interval": 8, "down time equal to report_interval": 3,
+        "empty zone": 20, "clustered": 100, "frozen": 30, "frozen NULL": 20,
+        "replication_status other than not-capable": 100, "active_backend_id": 50,
+        "down time below report_interval": 8, "down time equal to report_interval": 3,
         "down time above report_interval": 30, "down time 0 or below": 4, "Cinder's defaults": 5,
         "whole-second instant": 20, "instant with µs": 20,
     }
