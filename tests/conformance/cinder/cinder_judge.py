@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import pathlib
 import sys
 import threading
-import traceback
 import urllib.error
 import urllib.request
 import warnings
@@ -51,6 +49,9 @@ from cinder import objects  # noqa: E402
 from cinder import rpc  # noqa: E402
 from cinder import version  # noqa: E402
 from cinder.common import config as cinder_config  # noqa: E402
+
+sys.path.append(str(pathlib.Path(__file__).parent.parent))  # judge_loop; after the venv, never before it
+import judge_loop  # noqa: E402
 
 CONF = cfg.CONF
 MICROVERSION = "3.7"
@@ -140,27 +141,23 @@ def judge(api: VolumeApi, recorder: Recorder, now: datetime.datetime) -> dict:
     return {"services": services, "service_down_time": CONF.service_down_time}
 
 
+class Judge:
+    def __init__(self):
+        self.extra = overlay(pathlib.Path(sys.argv[1]))
+        objects.register_all()
+        self.recorder = Recorder()
+        self.api = None
+
+    def __call__(self, request: dict) -> dict:
+        load_config(request["config"], self.extra)
+        if self.api is None:
+            logging.setup(CONF, "cinder")
+            self.api = VolumeApi()
+        return judge(self.api, self.recorder, datetime.datetime.fromisoformat(request["now"]))
+
+
 def main() -> int:
-    # Only answers go to the real stdout; whatever Cinder prints lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    extra = overlay(pathlib.Path(sys.argv[1]))
-    objects.register_all()
-    recorder = Recorder()
-    api = None
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            load_config(request["config"], extra)
-            if api is None:
-                logging.setup(CONF, "cinder")
-                api = VolumeApi()
-            answer = judge(api, recorder, datetime.datetime.fromisoformat(request["now"]))
-        except Exception:  # one bad request fails one test, not every later one
-            answer = {"failed": traceback.format_exc()}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
+    return judge_loop.answer_lines(Judge)
 
 
 if __name__ == "__main__":
