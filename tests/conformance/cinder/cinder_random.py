@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 FIRST_INSTANT = datetime.datetime(2026, 1, 1)
-SEEDS = range(20260301, 20260301 + 80)  # the clouds of the comparison: 2,340 live rows
+SEEDS = range(20260301, 20260301 + 80)  # the clouds of the comparison: 2,512 live rows
 BINARIES = ("cinder-scheduler", "cinder-volume", "cinder-backup")
 ZONES = ("nova", "nova", "nova", "cinder", "az1", "az2", "zone-é", "AZ-Ops", "")
 BACKENDS = ("lvm", "ceph", "ceph-ssd", "nfs-é", "pure")
