@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import pathlib
 import subprocess
-import time
 
 from .servers import REPO
 from .stats import Stats
@@ -22,21 +21,16 @@ CACHES = {  # name: (lines of [DEFAULT], further sections)
 }
 
 
-def nova_python(wait_seconds: float = 900) -> pathlib.Path:
-    """The venv's python from tests/conformance/novaenv.py; waits while another run is installing it
-    (a venv folder without its marker), rather than wiping that venv with a second install."""
+def nova_python() -> pathlib.Path:
+    """The python of the shared OpenStack venv (tests/conformance/oracles.py), which holds Nova
+    34.0.0; while another run is installing it, oracles.ensure() waits for that run rather than
+    wiping its venv with a second install."""
     import sys
 
     sys.path.insert(0, str(REPO / "tests" / "conformance"))
-    import novaenv
+    import oracles
 
-    deadline = time.monotonic() + wait_seconds
-    marker = novaenv.venv_dir() / ".nova-installed"
-    while novaenv.venv_dir().exists() and not marker.exists() and time.monotonic() < deadline:
-        if time.time() - novaenv.venv_dir().stat().st_mtime > wait_seconds:
-            break  # an abandoned half-made venv: install afresh
-        time.sleep(5)
-    return novaenv.ensure()
+    return oracles.ensure()
 
 
 def write_nova_conf(path: pathlib.Path, api_url: str, cell_url: str, cache: str) -> pathlib.Path:

@@ -1,5 +1,5 @@
 """Nova's own GET /os-services, timed in-process; run by the Python of the Nova 34.0.0 venv
-(tests/conformance/novaenv.py), never imported by the exporter.
+(tests/conformance/oracles.py), never imported by the exporter.
 
 What is measured: the request through Nova's compute API router (APIRouterV21: routing,
 microversion 2.11, policy check, ServiceController.index, JSON serialization) with an admin

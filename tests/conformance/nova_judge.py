@@ -26,12 +26,9 @@ This file must not import the exporter: it is the independent side of the compar
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import pathlib
 import sys
 import threading
-import traceback
 import warnings
 import wsgiref.simple_server
 
@@ -46,6 +43,8 @@ from nova import context as nova_context  # noqa: E402
 from nova import objects  # noqa: E402
 from nova import servicegroup  # noqa: E402
 from oslo_utils import timeutils  # noqa: E402
+
+import judge_loop  # noqa: E402
 
 CONF = nova.conf.CONF
 API_BINARIES = ("nova-osapi_compute", "nova-metadata")  # nova/api/openstack/compute/services.py
@@ -135,31 +134,26 @@ class ComputeApi:
         return f"http://{host}:{port}/v2.1"
 
 
-def main() -> int:
-    # Only answers go to the real stdout; whatever Nova prints lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    objects.register_all()
-    api = None
-    first = True
-    for line in sys.stdin:
-        request = json.loads(line)
+class Judge:
+    def __init__(self):
+        objects.register_all()
+        self.api = None
+        self.first = True
+
+    def __call__(self, request: dict) -> dict:
         timeutils.clear_time_override()
-        try:
-            load_config(request["config"], first)
-            first = False
-            now = datetime.datetime.fromisoformat(request["now"])
-            if request.get("serve"):
-                api = api or ComputeApi()
-                timeutils.set_time_override(now)  # kept while the client asks the API
-                answer = {"url": api.serve()}
-            else:
-                answer = judge(now)
-        except Exception:  # one bad request fails one test, not every later one
-            answer = {"failed": traceback.format_exc()}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
+        load_config(request["config"], self.first)
+        self.first = False
+        now = datetime.datetime.fromisoformat(request["now"])
+        if request.get("serve"):
+            self.api = self.api or ComputeApi()
+            timeutils.set_time_override(now)  # kept while the client asks the API
+            return {"url": self.api.serve()}
+        return judge(now)
+
+
+def main() -> int:
+    return judge_loop.answer_lines(Judge)
 
 
 if __name__ == "__main__":
