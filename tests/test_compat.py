@@ -267,3 +267,42 @@ def test_served_from_real_databases_the_families_say_what_list_says(mariadb, new
              "disabledReason": r["disabled_reason"] or ""}, 1.0 if r["state"] == "up" else 0.0)
     assert series == expected
     assert {v for _, v in series.values()} == {0.0, 1.0} and len(series) == 6
+
+
+# -- the alerts packs write on these families: promtool, and the names they use --------------------
+
+def compat_rules():
+    import yaml
+
+    from promserver import ROOT
+    path = ROOT / "deploy" / "prometheus" / "compat" / "openstack-exporter-alerts.yml"
+    return path, [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def test_pack_alerts_pass_promtool_check_and_are_tested_firing_and_quiet():
+    import yaml
+
+    from promserver import RULE_TESTS, promtool
+
+    path, rules = compat_rules()
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout
+    tests = RULE_TESTS / "compat_test.yml"
+    result = promtool("test", "rules", str(tests))
+    assert result.returncode == 0, result.stdout
+    cases = [c for g in yaml.safe_load(tests.read_text())["tests"] for c in g["alert_rule_test"]]
+    for rule in rules:
+        mine = [c for c in cases if c["alertname"] == rule["alert"]]
+        assert any(c["exp_alerts"] for c in mine) and any(not c["exp_alerts"] for c in mine), rule["alert"]
+
+
+def test_pack_alerts_select_only_families_and_labels_the_exporter_writes():
+    from promserver import metric_names
+
+    written = {f.name: set(f.samples[0].labels) for f in compatibility_families(cloud(), COMPAT)}
+    _, rules = compat_rules()
+    for rule in rules:
+        (name,) = metric_names(rule["expr"])
+        assert name in written, rule["alert"]
+        # adminState and service: the labels the packs select and aggregate by
+        assert {"adminState", "service"} <= written[name]
