@@ -18,6 +18,7 @@ from .config import Settings
 from .families import COUNT, FLAG, INFO_HELP, INFO_NAME, SERVICE_LABELS, sources_of
 from .families import service_families as service_families_declared
 from .snapshot import Snapshot
+from .sources import COMPATIBILITY
 from .sources.base import MICROS, Judged
 
 Groups = list[tuple[object, list[Judged]]]  # (configured source, its judged services)
@@ -127,6 +128,14 @@ def health_families(snapshot: Snapshot, settings: Settings, prefix: str, render_
                              labels=["version", "driver"])
     build.add_metric([__version__, driver], {})
     yield build
+    yield from compatibility_families(snapshot, settings)
+
+
+def compatibility_families(snapshot: Snapshot, settings: Settings) -> Iterable:
+    """Another exporter's families, from the same reading ([exporter] compatibility; off by default).
+    Here, not in the fast writer, since few use it: both writers render them per scrape."""
+    if settings.compatibility:
+        yield from COMPATIBILITY[settings.compatibility](judged_services(snapshot), settings.compatibility_prefix)
 
 
 def families(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> list:

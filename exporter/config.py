@@ -39,6 +39,13 @@ EXPORTER_OPTS = [
                help="Prometheus exporter web configuration file (TLS, basic auth) for the HTTP server."),
     cfg.StrOpt("log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                help="Logging threshold; logs never contain database passwords."),
+    cfg.StrOpt("compatibility", default="", choices=["", "openstack-exporter"],
+               help="Also expose another exporter's families for the same services, from the same reading, "
+                    "so that its alerts and dashboards keep working: 'openstack-exporter' adds "
+                    "<compatibility_prefix>_<project>_agent_state. Empty: none."),
+    cfg.StrOpt("compatibility_prefix", default="openstack",
+               help="That exporter's own metric prefix (openstack-exporter's --prefix), put before its "
+                    "families' names; metric_prefix does not apply to them."),
 ]
 
 
@@ -58,13 +65,17 @@ class Settings:
     cell_concurrency: int = 8
     web_config_file: str | None = None
     log_level: str = "INFO"
+    compatibility: str = ""
+    compatibility_prefix: str = "openstack"
     sources: tuple[Configured, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.metric_prefix and not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.metric_prefix):
-            raise ConfigError(
-                f"[exporter] metric_prefix {self.metric_prefix!r} is not a valid start of a metric name "
-                "(letters, digits, '_' and ':', not starting with a digit)")
+        for name in ("metric_prefix", "compatibility_prefix"):
+            prefix = getattr(self, name)
+            if prefix and not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", prefix):
+                raise ConfigError(
+                    f"[exporter] {name} {prefix!r} is not a valid start of a metric name "
+                    "(letters, digits, '_' and ':', not starting with a digit)")
         for name in ("query_timeout", "min_interval"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"[exporter] {name} must be a finite number of seconds")
@@ -161,6 +172,8 @@ def settings_from(conf: cfg.ConfigOpts, sources: Sequence[Source]) -> Settings:
         cell_concurrency=conf.exporter.cell_concurrency,
         web_config_file=conf.exporter.web_config_file,
         log_level=conf.exporter.log_level,
+        compatibility=conf.exporter.compatibility,
+        compatibility_prefix=conf.exporter.compatibility_prefix,
         sources=configured,
     )
 

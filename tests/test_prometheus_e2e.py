@@ -33,6 +33,9 @@ def utcnow() -> datetime.datetime:
 class Heartbeats(threading.Thread):
     """Writes what a live Nova service writes every second, for every host not stopped."""
 
+    UPDATE = ("UPDATE services SET last_seen_up = UTC_TIMESTAMP(), updated_at = UTC_TIMESTAMP(), "
+              "report_count = report_count + 1 WHERE deleted = 0 AND host NOT IN %s")
+
     def __init__(self, mariadb, database: str, dead: set[str]):
         super().__init__(name="heartbeats", daemon=True)
         self.conn = mariadb.admin(database)
@@ -45,8 +48,7 @@ class Heartbeats(threading.Thread):
             while not self.done.is_set():
                 try:
                     skip = sorted(self.stopped) or [""]
-                    cur.execute("UPDATE services SET last_seen_up = UTC_TIMESTAMP(), updated_at = UTC_TIMESTAMP(), "
-                                "report_count = report_count + 1 WHERE deleted = 0 AND host NOT IN %s", (skip,))
+                    cur.execute(self.UPDATE, (skip,))
                 except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
                     self.error = exc
                     return

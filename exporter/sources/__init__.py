@@ -1,7 +1,13 @@
-"""The registry: every OpenStack project the exporter can read, in the order its outputs list them."""
-from . import cinder, nova
+"""The registry: every OpenStack project the exporter can read, in the order its outputs list them,
+and the other exporters' families it can add ([exporter] compatibility)."""
+from . import cinder, nova, openstack_exporter
 
 SOURCES = (
     nova.SOURCE,
     cinder.SOURCE,
 )
+
+# [exporter] compatibility -> the families that mode adds: f(groups of (configured, judged), prefix)
+COMPATIBILITY = {
+    openstack_exporter.MODE: openstack_exporter.families,
+}
