@@ -71,7 +71,7 @@ class ReadContext:
             return kept
 
     def keep_engines(self, owner: Hashable, urls: set[str]) -> None:
-        """The databases `owner` found it must read now (e.g. Nova's cells): the engines of those
+        """The databases `owner` found it must read now (e.g. the cells of a topology it read): the engines of those
         it no longer reads are disposed; configured databases are always kept."""
         with self._lock:
             self._wanted[owner] = set(urls)
@@ -174,7 +174,7 @@ class Reader:
 
     def read(self, timeout: float | None = None) -> Snapshot:
         """Everything the databases say now, within `timeout` seconds (default: twice query_timeout:
-        a source may read in two rounds, e.g. Nova's API database, then its cells in parallel)."""
+        a source may read in two rounds, e.g. a topology database, then the databases it names, in parallel)."""
         budget = timeout if timeout is not None else 2 * self.settings.query_timeout
         deadline = time.monotonic() + budget
         first, *others = self.sources or [None]
