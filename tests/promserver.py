@@ -104,8 +104,9 @@ def start_exporter(args: list[str], log: pathlib.Path) -> tuple[Child, str]:
 
 
 @functools.lru_cache(maxsize=None)
-def demo_families() -> dict[str, set[str]]:
-    """Sample names of a real scrape of the exporter (the `demo` subcommand), each with its label names."""
+def demo_families(project: str | None = None) -> dict[str, set[str]]:
+    """Sample names of a real scrape of the exporter (the `demo` subcommand), each with its label names;
+    with `project`, of that project's series (and those without a project label) only."""
     with tempfile.TemporaryDirectory() as tmp:
         child, url = start_exporter(["demo"], pathlib.Path(tmp) / "demo.log")
         try:
@@ -115,7 +116,8 @@ def demo_families() -> dict[str, set[str]]:
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            names.setdefault(sample.name, set()).update(sample.labels)
+            if project is None or sample.labels.get("project", project) == project:
+                names.setdefault(sample.name, set()).update(sample.labels)
     return names
 
 

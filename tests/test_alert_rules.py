@@ -87,7 +87,7 @@ def test_metric_names_use_the_default_empty_prefix():
 def test_info_join_ignores_exactly_the_info_labels():
     """NovaServiceDisabledLong joins service_info on every other label: if the exporter adds a label to
     service_info, the join would silently match nothing."""
-    families = demo_families()
+    families = demo_families("nova")
     info_only = families["service_info"] - families["service_up"]
     ignored = re.search(r"ignoring\(([^)]*)\)", ALERTS["NovaServiceDisabledLong"]["expr"]).group(1)
     assert {label.strip() for label in ignored.split(",")} == info_only
