@@ -7,10 +7,13 @@ import re
 import pytest
 import yaml
 
-from promserver import (PROMETHEUS_NAMES, RULE_TESTS, RULES, demo_families, metric_names, promtool,
-                        recorded_names)
+from promserver import (PROMETHEUS_NAMES, RULE_TESTS, RULES, demo_families, info_joins, info_labels, metric_names,
+                        pending_families, promtool, recorded_names)
 
-SERVICE_LABELS = ("cell", "binary", "host", "zone")
+# Labels a summary must name when the firing alert carries them (the backend of a Cinder volume
+# service, an Ironic conductor group, and the project unless the alert's name says it).
+SERVICE_LABELS = ("cell", "binary", "host", "zone", "backend", "conductor_group")
+PROJECT_NAMES = ("Nova", "Cinder", "Neutron", "Ironic")
 RULES_DATA = yaml.safe_load(RULES.read_text())
 ALERTS = {r["alert"]: r for g in RULES_DATA["groups"] for r in g["rules"] if "alert" in r}
 TEST_FILES = sorted(RULE_TESTS.glob("*.yml"))
@@ -57,7 +60,8 @@ def test_summaries_name_binary_host_zone_and_cell_when_the_alert_has_them():
     for case in rule_tests():
         summary = ALERTS[case["alertname"]]["annotations"]["summary"]
         for expected in case["exp_alerts"]:
-            for label in SERVICE_LABELS:
+            named = SERVICE_LABELS if case["alertname"].startswith(PROJECT_NAMES) else SERVICE_LABELS + ("project",)
+            for label in named:
                 if label in expected["exp_labels"]:
                     assert f"$labels.{label} " in summary, f"{case['alertname']}: summary lacks {label}"
             checked.add(case["alertname"])
@@ -70,7 +74,7 @@ def test_auto_disable_reason_is_called_out():
 
 
 def test_rules_use_only_metrics_the_exporter_exposes():
-    exposed = set(demo_families()) | PROMETHEUS_NAMES
+    exposed = set(demo_families()) | PROMETHEUS_NAMES | pending_families()
     recorded = recorded_names()
     assert not recorded & exposed, "a recorded name must not shadow an exporter metric"
     for group in RULES_DATA["groups"]:
@@ -84,13 +88,29 @@ def test_metric_names_use_the_default_empty_prefix():
     assert "service_up" in used and not any(n.startswith("openstack_") for n in used)
 
 
-def test_info_join_ignores_exactly_the_info_labels():
-    """NovaServiceDisabledLong joins service_info on every other label: if the exporter adds a label to
-    service_info, the join would silently match nothing."""
-    families = demo_families("nova")
-    info_only = families["service_info"] - families["service_up"]
-    ignored = re.search(r"ignoring\(([^)]*)\)", ALERTS["NovaServiceDisabledLong"]["expr"]).group(1)
-    assert {label.strip() for label in ignored.split(",")} == info_only
+def test_info_joins_ignore_exactly_the_info_labels():
+    """NovaServiceDisabledLong and IronicConductorGroupDown join service_info on every other label: if
+    the exporter adds a label to a project's service_info, the join would silently match nothing."""
+    joins = [join for alert in ALERTS.values() for join in info_joins(alert["expr"])]
+    assert {project for project, _ in joins} == {"nova", "ironic"}
+    for project, ignored in joins:
+        assert ignored == info_labels(project), project
+
+
+def test_every_alert_selects_one_project_or_names_it():
+    """A project's alert selects that project's series only, through the recorded series it reads
+    too; the exporter's own alerts on every project name the project in their summary."""
+    records = {r["record"]: r["expr"] for g in RULES_DATA["groups"] for r in g["rules"] if "record" in r}
+    for name, alert in ALERTS.items():
+        expr = " ".join([alert["expr"]] + [records[n] for n in metric_names(alert["expr"]) if n in records])
+        projects = set(re.findall(r'project(=~|!=|=)"(\w*)"', expr))
+        owner = next((p.lower() for p in PROJECT_NAMES if name.startswith(p)), None)
+        if metric_names(expr) <= PROMETHEUS_NAMES:
+            continue  # the scrape target's own health
+        if owner:
+            assert projects == {("=", owner)}, f"{name}: selects {projects}"
+        else:
+            assert "$labels.project " in alert["annotations"]["summary"], name
 
 
 def test_readme_lists_every_alert():

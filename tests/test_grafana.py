@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from promserver import (GRAFANA, PROMETHEUS_NAMES, alert_rule_queries, dashboard_queries, demo_families,
-                        grafana_builder, metric_names, recorded_names, variable_selectors)
+                        grafana_builder, metric_names, pending_families, recorded_names, variable_selectors)
 
 build = grafana_builder()
 DASHBOARD = json.loads(build.DASHBOARD.read_text())
@@ -34,7 +34,7 @@ def all_queries() -> list[tuple[str, str]]:
 
 
 def test_every_query_uses_metrics_the_exporter_exposes_or_rules_record():
-    known = set(demo_families()) | recorded_names() | PROMETHEUS_NAMES
+    known = set(demo_families()) | recorded_names() | PROMETHEUS_NAMES | pending_families()
     for where, expr in all_queries():
         names = metric_names(expr)
         assert names, f"{where}: no metric in {expr}"
