@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from promserver import (GRAFANA, PROMETHEUS_NAMES, alert_rule_queries, dashboard_queries, demo_families,
-                        grafana_builder, metric_names, pending_families, recorded_names, variable_selectors)
+                        grafana_builder, info_joins, info_labels, metric_names, pending_families, recorded_names,
+                        variable_selectors)
 
 build = grafana_builder()
 DASHBOARD = json.loads(build.DASHBOARD.read_text())
@@ -45,9 +46,9 @@ def test_dashboard_variables():
     variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     selectors = {name: (selector, label) for name, selector, label in variable_selectors(DASHBOARD)}
-    assert selectors["cell"] == ("service_up", "cell")
-    for name in ("zone", "binary", "host"):
-        assert selectors[name][0].startswith("service_up{") and selectors[name][1] == name
+    assert selectors["project"] == ("service_up", "project")
+    for name in ("cell", "zone", "binary", "host"):
+        assert selectors[name][0].startswith('service_up{project=~"$project"') and selectors[name][1] == name
         assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*"
     for where, expr in dashboard_queries(DASHBOARD):
         used = set(re.findall(r"\$(\w+)", expr))
@@ -102,6 +103,34 @@ def test_the_panels_the_on_call_person_needs():
     panel_with("timeseries", "service_exporter_clock_skew_seconds")
     rate = [e for _, e in dashboard_queries(DASHBOARD) if "$__rate_interval" in e]
     assert rate and all("service_reports_total" in e for e in rate)
+
+
+def titled(title: str) -> dict:
+    return next(p for p in panels() if p["title"] == title)
+
+
+def test_the_panels_of_each_project():
+    cinder = titled("Cinder volume services by backend")
+    assert all(metric_names(t["expr"]) == {"zone_backend:service_volume_up:count"} for t in cinder["targets"][:1])
+    assert all("by (zone, backend)" in t["expr"] for t in cinder["targets"])
+    neutron = titled("Neutron agents by type and zone")
+    assert {"service_info", "service_up", "service_disabled"} <= set().union(
+        *(metric_names(t["expr"]) for t in neutron["targets"]))
+    assert all("by (agent_type, zone)" in t["expr"] and 'project="neutron"' in t["expr"] for t in neutron["targets"])
+    assert metric_names(titled("OVN agents")["targets"][0]["expr"]) == {"service_exporter_source_partial"}
+    groups = titled("Ironic conductor groups")
+    assert all("by (conductor_group)" in t["expr"] and 'project="ironic"' in t["expr"] for t in groups["targets"])
+    conductors = titled("Ironic conductors")
+    assert [metric_names(t["expr"]) for t in conductors["targets"]] == [
+        {"service_up"}, {"service_online"}, {"service_heartbeat_age_seconds"}, {"service_info"}]
+    assert conductors["transformations"][1]["options"]["indexByName"]["conductor_group"] == 0
+
+
+def test_every_service_info_join_ignores_exactly_the_info_labels():
+    joins = [join for _, expr in all_queries() for join in info_joins(expr)]
+    assert {project for project, _ in joins} >= {"neutron", "ironic"}
+    for project, ignored in joins:
+        assert ignored == info_labels(project), project
 
 
 def test_dashboard_thresholds_come_from_the_rules():
