@@ -13,19 +13,12 @@ import yaml
 from cloud import insert_services, service
 from promserver import ROOT, Prometheus, start_exporter, wait_for
 from test_cinder import insert, service as cinder_service
-from test_prometheus_e2e import Heartbeats, utcnow
+from test_prometheus_e2e import CinderHeartbeats, Heartbeats, utcnow
 
 pytestmark = pytest.mark.e2e
 
 ALERTS = ROOT / "deploy" / "prometheus" / "compat" / "openstack-exporter-alerts.yml"
 DOWN_TIME = 4  # seconds, both projects; heartbeats every second
-
-
-class CinderHeartbeats(Heartbeats):
-    """What a live Cinder service writes (cinder/service.py, Service.report_state)."""
-
-    UPDATE = ("UPDATE services SET updated_at = UTC_TIMESTAMP(), report_count = report_count + 1 "
-              "WHERE deleted = 0 AND host NOT IN %s")
 
 
 def quick(text: str) -> str:

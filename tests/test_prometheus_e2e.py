@@ -1,5 +1,6 @@
-"""End to end on a real Prometheus: the exporter serves a MariaDB-backed cloud whose heartbeats this
-test writes; Prometheus scrapes it every second and evaluates the shipped rules.yml.
+"""End to end on a real Prometheus: the exporter serves a MariaDB-backed cloud (a Nova cell and a Cinder
+database) whose heartbeats this test writes; Prometheus scrapes it every second and evaluates the shipped
+rules.yml.
 
 The rules' `for:` durations are minutes; Prometheus loads a copy with every `for:` divided by 60
 (3m -> 3s, see promserver.shortened_rules), expressions, labels and annotations untouched.
@@ -7,6 +8,7 @@ The rules' `for:` durations are minutes; Prometheus loads a copy with every `for
 from __future__ import annotations
 
 import datetime
+import re
 import threading
 from contextlib import closing
 
@@ -14,16 +16,19 @@ import pytest
 import yaml
 
 from cloud import add_cell, add_zone, insert_services, service
-from promserver import (Prometheus, RULES, alert_rule_queries, dashboard_queries, grafana_builder,
-                        shortened_rules, start_exporter, variable_selectors, wait_for)
+from promserver import (Prometheus, RULES, alert_rule_queries, dashboard_queries, grafana_builder, pending_projects,
+                        registered_sources, shortened_rules, start_exporter, variable_selectors, wait_for)
+from test_cinder import cinder_conf, insert as insert_cinder, service as cinder_service
 
 pytestmark = pytest.mark.e2e
 
 DOWN_TIME = 4  # seconds, with report_interval 1: heartbeats every second leave ample margin
 STOPPED = "cmp-1"
+CINDER_STOPPED = "stor-1@ceph"
+SERVED = {"nova", "cinder"}  # the projects this cloud has
 # Dashboard variables and Grafana's interval macros, as an instant query can take them.
 SUBSTITUTIONS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m",
-                 "$cell": ".*", "$zone": ".*", "$binary": ".*", "$host": ".*"}
+                 "$project": ".*", "$cell": ".*", "$zone": ".*", "$binary": ".*", "$host": ".*"}
 
 
 def utcnow() -> datetime.datetime:
@@ -59,10 +64,18 @@ class Heartbeats(threading.Thread):
         self.join(10)
 
 
+class CinderHeartbeats(Heartbeats):
+    """What a live Cinder service writes (cinder/service.py, Service.report_state)."""
+
+    UPDATE = ("UPDATE services SET updated_at = UTC_TIMESTAMP(), report_count = report_count + 1 "
+              "WHERE deleted = 0 AND host NOT IN %s")
+
+
 @pytest.fixture
 def cloud(mariadb, new_db):
     """A cell with a controller, three live computes in two zones, a retired (disabled, dead)
-    compute and a fenced (forced-down) one."""
+    compute and a fenced (forced-down) one; Cinder with a scheduler, a backup service, an lvm
+    backend and a ceph backend on two hosts."""
     api, cell = new_db("api"), new_db("services")
     add_cell(mariadb, api, "cell1", mariadb.url(cell))
     add_zone(mariadb, api, "agg-az1", ["cmp-1", "cmp-2"], "az1")
@@ -80,16 +93,27 @@ def cloud(mariadb, new_db):
         service("cmp-fenced", last_seen_up=now, updated_at=now, forced_down=1),
     ])
     beats = Heartbeats(mariadb, cell, dead={"cmp-retired"})
+    cinder = new_db("cinder")
+    insert_cinder(mariadb, cinder, [
+        cinder_service(host, binary, created_at=now, updated_at=now)
+        for host, binary in (("ctl-1", "cinder-scheduler"), ("ctl-1", "cinder-backup"), ("ctl-1@lvm", "cinder-volume"),
+                             ("stor-1@ceph", "cinder-volume"), ("stor-2@ceph", "cinder-volume"))])
+    cinder_beats = CinderHeartbeats(mariadb, cinder, dead=set())
     beats.start()
-    yield {"api": mariadb.url(api), "cell": mariadb.url(cell), "heartbeats": beats}
+    cinder_beats.start()
+    yield {"api": mariadb.url(api), "cell": mariadb.url(cell), "cinder": mariadb.url(cinder), "heartbeats": beats,
+           "cinder_heartbeats": cinder_beats}
     beats.stop()
+    cinder_beats.stop()
 
 
 @pytest.fixture
 def exporter_url(cloud, tmp_path):
     child, url = start_exporter(
         ["--database-connection", cloud["cell"], "--api_database-connection", cloud["api"],
-         "--service_down_time", str(DOWN_TIME), "--report_interval", "1", "serve"], tmp_path / "exporter.log")
+         "--service_down_time", str(DOWN_TIME), "--report_interval", "1",
+         "--cinder-config_file", cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME), "serve"],
+        tmp_path / "exporter.log")
     yield url
     child.stop()
 
@@ -104,13 +128,32 @@ def prometheus(exporter_url, tmp_path):
     server.stop()
 
 
-def service_down_alerts(prometheus: Prometheus) -> list[dict]:
-    """NovaServiceDown alerts of the stopped host. (Another live host may go pending if a loaded
-    machine stalls the heartbeat thread for seconds; that is not what this test is about.)"""
-    alerts = prometheus.alerts("NovaServiceDown")
+def service_down_alerts(prometheus: Prometheus, name: str = "NovaServiceDown", host: str = STOPPED) -> list[dict]:
+    """The alerts `name` of the stopped `host`. (Another live host may go pending if a loaded
+    machine stalls a heartbeat thread for seconds; that is not what this test is about.)"""
+    alerts = prometheus.alerts(name)
     # The retired (disabled) and the fenced (forced-down) computes are down, but must never page.
     assert not {a["labels"]["host"] for a in alerts} & {"cmp-retired", "cmp-fenced"}, alerts
-    return [a for a in alerts if a["labels"]["host"] == STOPPED]
+    return [a for a in alerts if a["labels"]["host"] == host]
+
+
+def watch_down_and_back(prometheus: Prometheus, beats: Heartbeats, name: str, host: str) -> dict:
+    """Stops `host`'s heartbeat until alert `name` has gone pending, then firing, for it; starts it
+    again and waits for the alert to resolve. Returns the firing alert."""
+    beats.stopped.add(host)
+    states = []
+
+    def firing():
+        alerts = service_down_alerts(prometheus, name, host)
+        states.extend(a["state"] for a in alerts)
+        return "firing" in states and alerts
+
+    alert = wait_for(f"{name} for {host} to fire", firing, timeout=40, every=0.1)[0]
+    assert "pending" in states and states.index("pending") < states.index("firing"), states
+    beats.stopped.discard(host)
+    wait_for(f"{name} to resolve", lambda: service_down_alerts(prometheus, name, host) == [], timeout=40)
+    assert beats.is_alive() and beats.error is None, beats.error
+    return alert
 
 
 def substitute(expr: str) -> str:
@@ -120,40 +163,49 @@ def substitute(expr: str) -> str:
 
 
 def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, prometheus):
-    beats = cloud["heartbeats"]
-    wait_for("the 7 services in Prometheus, the 5 live ones up",
-             lambda: len(prometheus.query("service_up")) == 7 and len(prometheus.query("service_up == 1")) == 5)
-    wait_for("the recording rules", lambda: prometheus.query("zone:service_compute_down:ratio"))
+    wait_for("the 7 Nova services in Prometheus, the 5 live ones up",
+             lambda: len(prometheus.query('service_up{project="nova"}')) == 7
+             and len(prometheus.query('service_up{project="nova"} == 1')) == 5)
+    wait_for("the 5 Cinder services, all up", lambda: len(prometheus.query('service_up{project="cinder"} == 1')) == 5)
+    wait_for("the recording rules", lambda: prometheus.query("zone:service_compute_down:ratio")
+             and prometheus.query("zone_backend:service_volume_up:sum"))
     assert service_down_alerts(prometheus) == []
 
-    beats.stopped.add(STOPPED)
-    states = []
-
-    def firing():
-        alerts = service_down_alerts(prometheus)
-        states.extend(a["state"] for a in alerts)
-        return "firing" in states
-
-    wait_for(f"NovaServiceDown for {STOPPED} to fire", firing, timeout=40, every=0.1)
-    assert "pending" in states and states.index("pending") < states.index("firing"), states
-    alert = service_down_alerts(prometheus)[0]
+    alert = watch_down_and_back(prometheus, cloud["heartbeats"], "NovaServiceDown", STOPPED)
     assert alert["labels"] == {"alertname": "NovaServiceDown", "severity": "warning", "project": "nova", "cell": "cell1",
                                "binary": "nova-compute", "host": STOPPED, "zone": "az1",
                                "instance": alert["labels"]["instance"], "job": "openstack-service-exporter"}
     assert alert["annotations"]["summary"] == 'nova-compute on cmp-1 is down (zone az1, cell "cell1")'
 
-    beats.stopped.discard(STOPPED)
-    wait_for("NovaServiceDown to resolve", lambda: service_down_alerts(prometheus) == [], timeout=40)
-    assert beats.is_alive() and beats.error is None, beats.error
-
+    unserved = set(registered_sources()) - SERVED
+    assert not unserved, f"registered but not in this cloud: {unserved}; add them here, then their queries count"
     build = grafana_builder()
     dashboard = build.dashboard(build.load_rules())
     queries = dashboard_queries(dashboard) + alert_rule_queries(build.alert_rules_file(build.load_rules()))
-    empty = [(where, expr) for where, expr in queries if not prometheus.query(substitute(expr))]
+    # A query pinned to a project whose source is not registered yet cannot answer: the promtool
+    # tests cover its rules until then.
+    pending = [(where, expr) for where, expr in queries if set(re.findall(r'project="(\w+)"', expr)) & pending_projects()]
+    empty = [(where, expr) for where, expr in queries
+             if (where, expr) not in pending and not prometheus.query(substitute(expr))]
     assert not empty, f"queries without data: {empty}"
     for name, selector, label in variable_selectors(dashboard):
         series = prometheus.query(substitute(selector))
-        assert series and all(label in s["metric"] for s in series), f"variable {name}: {selector}"
+        # Only Nova's series have a cell.
+        assert series and any(label in s["metric"] for s in series), f"variable {name}: {selector}"
+
+
+def test_cinder_service_down_fires_and_resolves_and_pages_no_other_project(cloud, prometheus):
+    wait_for("the 5 Cinder services up", lambda: len(prometheus.query('service_up{project="cinder"} == 1')) == 5)
+    alert = watch_down_and_back(prometheus, cloud["cinder_heartbeats"], "CinderServiceDown", CINDER_STOPPED)
+    assert alert["labels"] == {"alertname": "CinderServiceDown", "severity": "warning", "project": "cinder",
+                               "binary": "cinder-volume", "host": CINDER_STOPPED, "zone": "nova",
+                               "instance": alert["labels"]["instance"], "job": "openstack-service-exporter"}
+    assert alert["annotations"]["summary"] == "cinder-volume on stor-1@ceph is down (zone nova)"
+    # stor-2@ceph served the backend all along, and no Nova alert was ever raised for a Cinder service:
+    # not even pending, at any evaluation of the test.
+    ever = "max_over_time(ALERTS{{{}}}[10m])"
+    assert prometheus.query(ever.format('alertname="CinderVolumeBackendDown"')) == []
+    assert prometheus.query(ever.format('alertname=~"Nova.*", project="cinder"')) == []
 
 
 def test_the_shortened_rules_differ_only_in_for():
