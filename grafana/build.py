@@ -180,6 +180,9 @@ def mapping(*pairs: tuple[str, str, str]) -> list[dict]:
 
 
 UP_DOWN = mapping(("1", "up", "green"), ("0", "down", "red"))
+# Table columns of a per-service table: the verdict, red when down, and the heartbeat age.
+STATE = {"mappings": UP_DOWN, "custom.cellOptions": {"type": "color-background"}}
+AGE = {"unit": "s"}
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dict:
@@ -261,30 +264,22 @@ def overview_panels() -> list[dict]:
 def service_panels(alerts: dict[str, dict]) -> list[dict]:
     legend = "{{binary}} {{host}} {{cell}}"
     future = float(split_alert(alerts["NovaServiceHeartbeatInFuture"]["expr"]).threshold)
-    columns = {"Value #A": ("state", {"mappings": UP_DOWN, "custom.cellOptions": {"type": "color-background"}}),
+    columns = {"Value #A": ("state", STATE),
                "Value #B": ("status", {"mappings": mapping(("0", "enabled", "text"), ("1", "disabled", "orange"))}),
                "Value #C": ("forced down", {"mappings": mapping(("0", "no", "text"), ("1", "yes", "orange"))}),
-               "Value #D": ("heartbeat age", {"unit": "s"}),
+               "Value #D": ("heartbeat age", AGE),
                "Value #F": ("last heartbeat", {"unit": "dateTimeAsIso"})}
     return [
         row("Services"),
-        panel("table", "Services", "Every service as its project lists it, down first: state (the "
-              "project's verdict), status, forced down, heartbeat age and time, and the project's own fields "
-              "(disabled reason, Cinder's cluster, Neutron's agent type, Ironic's conductor group...).",
-              [target(f"service_up{{{SEL}}}", ref="A", table=True),
-               target(f"service_disabled{{{SEL}}}", ref="B", table=True),
-               target(f"service_forced_down{{{SEL}}}", ref="C", table=True),
-               target(f"service_heartbeat_age_seconds{{{SEL}}}", ref="D", table=True),
-               target(f"service_info{{{SEL}}}", ref="E", table=True),
-               target(f"service_last_seen_timestamp_seconds{{{SEL}}} * 1000", ref="F", table=True)],
-              24, 10, transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
-                  "excludeByName": {"Time": True, "Value #E": True, "__name__": True, "uuid": True,
-                                    "topic": True, "instance": True, "job": True},
-                  "indexByName": {"project": 0, "cell": 1, "zone": 2, "binary": 3, "host": 4, "Value #A": 5,
-                                  "Value #B": 6, "Value #C": 7, "Value #D": 8, "Value #F": 9,
-                                  "disabled_reason": 10, "version": 11}}}],
-              overrides=[rename(column, title, **props) for column, (title, props) in columns.items()],
-              options={"showHeader": True, "sortBy": [{"displayName": "state", "desc": False}]}),
+        series_table("Services", "Every service as its project lists it, down first: state (the project's "
+                     "verdict), status, forced down, heartbeat age and time, and the project's own fields "
+                     "(disabled reason, Cinder's cluster, Neutron's agent type, Ironic's conductor group...).",
+                     [f"service_up{{{SEL}}}", f"service_disabled{{{SEL}}}", f"service_forced_down{{{SEL}}}",
+                      f"service_heartbeat_age_seconds{{{SEL}}}", f"service_info{{{SEL}}}",
+                      f"service_last_seen_timestamp_seconds{{{SEL}}} * 1000"], 24, 10, columns,
+                     exclude=["Value #E", "uuid", "topic"],
+                     order=["project", "cell", "zone", "binary", "host", "Value #A", "Value #B", "Value #C",
+                            "Value #D", "Value #F", "disabled_reason", "version"], sort="state"),
         panel("timeseries", "Heartbeat age", "Seconds since each service's last heartbeat, against the "
               "down-time threshold (the largest of the selected projects'): a service is down above the red "
               "line. Below zero the heartbeat comes from the future (clock skew).",
@@ -302,6 +297,20 @@ def service_panels(alerts: dict[str, dict]) -> list[dict]:
               [target(f"rate(service_reports_total{{{SEL}}}[$__rate_interval]) * 60", legend)],
               24, 8, defaults={"unit": "short", "min": 0}),
     ]
+
+
+def series_table(title: str, description: str, exprs: list[str], w: int, h: int,
+                 columns: dict[str, tuple[str, dict]], exclude: list[str], order: list[str], sort: str) -> dict:
+    """One row per service: the queries' values (Value #A, #B... in order) merged on their labels,
+    `exclude`d fields hidden, `order`ed fields first, `columns` renamed (field -> (title, properties)),
+    sorted by the column titled `sort`, lowest first."""
+    return panel("table", title, description,
+                 [target(expr, ref=ref, table=True) for ref, expr in zip("ABCDEFGH", exprs)], w, h,
+                 transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
+                     "excludeByName": dict.fromkeys(["Time", "__name__", "instance", "job", *exclude], True),
+                     "indexByName": {name: i for i, name in enumerate(order)}}}],
+                 overrides=[rename(column, name, **props) for column, (name, props) in columns.items()],
+                 options={"showHeader": True, "sortBy": [{"displayName": sort, "desc": False}]})
 
 
 def counts_table(title: str, description: str, columns: list[tuple[str, str]], w: int, h: int,
@@ -361,9 +370,9 @@ def ironic_panels() -> list[dict]:
     by = "sum by (conductor_group)"
     listed = f"count by (conductor_group) (service_info{{{sel}}})"
     alive = f"{by} (service_up{{{sel}}} * {CONDUCTOR_GROUP})"
-    columns = {"Value #A": ("alive", {"mappings": UP_DOWN, "custom.cellOptions": {"type": "color-background"}}),
+    columns = {"Value #A": ("alive", STATE),
                "Value #B": ("online", {"mappings": mapping(("1", "online", "text"), ("0", "stopped", "orange"))}),
-               "Value #C": ("heartbeat age", {"unit": "s"})}
+               "Value #C": ("heartbeat age", AGE)}
     return [
         row("Ironic"),
         counts_table("Ironic conductor groups", "Conductors per conductor group (empty: the default group): "
@@ -372,19 +381,11 @@ def ironic_panels() -> list[dict]:
                      [("listed", listed), ("alive", alive),
                       ("online", f"{by} (service_online{{{sel}}} * {CONDUCTOR_GROUP})"),
                       ("down", f"{listed} - {alive}")], 10, 8),
-        panel("table", "Ironic conductors", "Every conductor by group: alive (ironic-api's verdict), online "
-              "(0: stopped cleanly; online but not alive: crashed or hung), heartbeat age, drivers.",
-              [target(f"service_up{{{sel}}}", ref="A", table=True),
-               target(f"service_online{{{sel}}}", ref="B", table=True),
-               target(f"service_heartbeat_age_seconds{{{sel}}}", ref="C", table=True),
-               target(f"service_info{{{sel}}}", ref="D", table=True)],
-              14, 8, transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
-                  "excludeByName": {"Time": True, "Value #D": True, "__name__": True, "project": True,
-                                    "binary": True, "instance": True, "job": True},
-                  "indexByName": {"conductor_group": 0, "host": 1, "Value #A": 2, "Value #B": 3, "Value #C": 4,
-                                  "drivers": 5}}}],
-              overrides=[rename(column, title, **props) for column, (title, props) in columns.items()],
-              options={"showHeader": True, "sortBy": [{"displayName": "alive", "desc": False}]}),
+        series_table("Ironic conductors", "Every conductor by group: alive (ironic-api's verdict), online "
+                     "(0: stopped cleanly; online but not alive: crashed or hung), heartbeat age, drivers.",
+                     [f"service_up{{{sel}}}", f"service_online{{{sel}}}", f"service_heartbeat_age_seconds{{{sel}}}",
+                      f"service_info{{{sel}}}"], 14, 8, columns, exclude=["Value #D", "project", "binary"],
+                     order=["conductor_group", "host", "Value #A", "Value #B", "Value #C", "drivers"], sort="alive"),
     ]
 
 
