@@ -219,12 +219,16 @@ def shortened_rules(text: str) -> str:
 
 
 class Prometheus:
-    """A Prometheus of the test's own: loopback port, its own data directory, 1 s scrape and evaluation."""
+    """A Prometheus of the test's own: loopback port, its own data directory, 1 s scrape and evaluation.
 
-    def __init__(self, directory: pathlib.Path, target: str, rules: pathlib.Path):
-        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                  "rule_files": [str(rules)],
-                  "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]}
+    It scrapes `target` in the job the rules expect, or runs `config` as given (a test's own)."""
+
+    def __init__(self, directory: pathlib.Path, target: str | None = None, rules: pathlib.Path | None = None,
+                 config: dict | None = None):
+        config = config or {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                            "rule_files": [str(rules)],
+                            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]}
+        directory.mkdir(parents=True, exist_ok=True)
         config_file = directory / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
         self.url = f"http://127.0.0.1:{free_port()}"

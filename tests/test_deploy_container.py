@@ -85,6 +85,12 @@ def test_two_stages_on_python_3_11_slim():
     assert "from=build" in install and "--no-index" in install  # stage 2 installs stage 1's wheels only
 
 
+def test_the_image_has_the_fast_extra_and_the_library_it_loads():
+    build = " ".join(a for n, a in stages()[0] if n == "RUN")
+    assert "pip wheel" in build and "'.[fast]'" in build and "libmariadb-dev" in build
+    assert "libmariadb3" in " ".join(final_stage()["RUN"])  # mysqlclient's C library at run time
+
+
 def test_runs_as_a_numeric_non_root_user():
     user = final_stage()["USER"][-1]
     uid, _, gid = user.partition(":")
