@@ -16,15 +16,17 @@ MICROVERSION = "2.11"  # the first to show forced_down
 
 
 class NovaJudge:
+    name, script = "Nova", JUDGE  # another project's judge process differs only in these
+
     def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(nova_python), str(JUDGE)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(nova_python), str(self.script)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
 
     def _fail(self, why: str):
         tail = self.stderr_path.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"Nova judge {why}; its stderr ends with:\n{tail}")
+        raise RuntimeError(f"{self.name} judge {why}; its stderr ends with:\n{tail}")
 
     def ask(self, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Nova's raw answer: {"cells": [{"uuid", "name", "error", "services": [...]}]}."""
@@ -46,7 +48,7 @@ class NovaJudge:
             self._fail(f"exited with {self.proc.wait()}")
         answer = json.loads(line)
         if "failed" in answer:
-            raise RuntimeError(f"Nova judge failed on {request}:\n{answer['failed']}")
+            raise RuntimeError(f"{self.name} judge failed on {request}:\n{answer['failed']}")
         return answer
 
     def close(self) -> None:

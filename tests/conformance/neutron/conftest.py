@@ -1,0 +1,60 @@
+"""Fixtures of the Neutron conformance suite: real Neutron 29.0.0 (the shared oracle venv), a database
+made by neutron-db-manage on the test MariaDB, and one Neutron judge process for the whole run."""
+from __future__ import annotations
+
+import collections
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+from neutron_deploy import NeutronDeployment  # noqa: E402
+from neutron_side import NeutronJudge  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def oracle_python() -> pathlib.Path:
+    """The python of the shared oracle venv (neutron 29.0.0 among the projects); installed on first use."""
+    import oracles
+    return oracles.ensure()
+
+
+@pytest.fixture(scope="session")
+def neutron_deployment(mariadb, oracle_python, tmp_path_factory, neutron_tally) -> NeutronDeployment:
+    deployment = NeutronDeployment(mariadb, oracle_python, tmp_path_factory.mktemp("neutron-deployment"))
+    deployment.create()
+    neutron_tally["schema_seconds"] = round(deployment.schema_seconds, 1)
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def neutron_judge(neutron_deployment, oracle_python, tmp_path_factory):
+    judge = NeutronJudge(oracle_python, tmp_path_factory.mktemp("neutron-judge") / "stderr.log")
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
+def ml2_ovn_conf() -> pathlib.Path:
+    """An ml2_conf.ini of an ML2/OVN cloud: its OVN agents are not rows of `agents`."""
+    return pathlib.Path(__file__).with_name("ml2_conf_ovn.ini")
+
+
+TALLY = pytest.StashKey[collections.Counter]()
+
+
+@pytest.fixture(scope="session")
+def neutron_tally(request) -> collections.Counter:
+    """Clouds and rows compared in this run, printed at the end."""
+    return request.config.stash.setdefault(TALLY, collections.Counter())
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    counts = config.stash.get(TALLY, None)
+    if counts and counts["clouds"]:
+        terminalreporter.write_line(
+            f"conformance with Neutron 29.0.0: {counts['clouds']} clouds, {counts['rows']} agents compared on "
+            f"both `list --format json` and /metrics (schema by neutron-db-manage in {counts['schema_seconds']} s); "
+            f"clouds disagreeing: {counts['disagreeing']}")
