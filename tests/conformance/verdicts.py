@@ -1,9 +1,10 @@
 """One service's verdict as any side states it, and the side-by-side report of disagreements."""
 from __future__ import annotations
 
+import collections
 import datetime
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,15 @@ def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[st
             lines.append(f"    row: {extra}")
         out.append("\n".join(lines))
     return out
+
+
+def compare_clouds(clouds: Iterable, compare: Callable) -> tuple[collections.Counter, list[str]]:
+    """compare(cloud) -> (counts, problems) over many clouds: the summed counts, and one report per
+    disagreeing cloud headed by what rebuilds it."""
+    counts, failures = collections.Counter(), []
+    for cloud in clouds:
+        found, problems = compare(cloud)
+        counts.update(found)
+        if problems:
+            failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
+    return counts, failures

@@ -21,11 +21,16 @@ def oracle_python() -> pathlib.Path:
     return oracles.ensure()
 
 
+TALLY = pytest.StashKey[collections.Counter]()
+
+
 @pytest.fixture(scope="session")
-def neutron_deployment(mariadb, oracle_python, tmp_path_factory, neutron_tally) -> NeutronDeployment:
+def neutron_deployment(mariadb, oracle_python, tmp_path_factory, request) -> NeutronDeployment:
+    """Made once per session (neutron-db-manage takes about 40 s); its tally of what was compared
+    is printed at the end."""
     deployment = NeutronDeployment(mariadb, oracle_python, tmp_path_factory.mktemp("neutron-deployment"))
     deployment.create()
-    neutron_tally["schema_seconds"] = round(deployment.schema_seconds, 1)
+    request.config.stash[TALLY] = deployment.tally
     return deployment
 
 
@@ -42,19 +47,10 @@ def ml2_ovn_conf() -> pathlib.Path:
     return pathlib.Path(__file__).with_name("ml2_conf_ovn.ini")
 
 
-TALLY = pytest.StashKey[collections.Counter]()
-
-
-@pytest.fixture(scope="session")
-def neutron_tally(request) -> collections.Counter:
-    """Clouds and rows compared in this run, printed at the end."""
-    return request.config.stash.setdefault(TALLY, collections.Counter())
-
-
 def pytest_terminal_summary(terminalreporter, config):
-    counts = config.stash.get(TALLY, None)
-    if counts and counts["clouds"]:
+    counts = config.stash.get(TALLY, collections.Counter())
+    if counts["clouds"]:
         terminalreporter.write_line(
             f"conformance with Neutron 29.0.0: {counts['clouds']} clouds, {counts['rows']} agents compared on "
-            f"both `list --format json` and /metrics (schema by neutron-db-manage in {counts['schema_seconds']} s); "
+            f"both `list --format json` and /metrics (schema by neutron-db-manage in {counts['schema_seconds']:.1f} s); "
             f"clouds disagreeing: {counts['disagreeing']}")

@@ -7,6 +7,7 @@ configuration directory laid out as neutron-server's (`write_conf`): `neutron.co
 """
 from __future__ import annotations
 
+import collections
 import pathlib
 import subprocess
 import time
@@ -25,7 +26,7 @@ class NeutronDeployment:
         self.mariadb = mariadb
         self.db_manage = str(oracle_python.parent / "neutron-db-manage")
         self.workdir = workdir
-        self.schema_seconds: float | None = None
+        self.tally = collections.Counter()  # clouds and rows compared, the schema's build time
 
     @property
     def url(self) -> str:
@@ -43,7 +44,7 @@ class NeutronDeployment:
         if done.returncode != 0:
             raise RuntimeError(f"neutron-db-manage upgrade heads failed ({done.returncode}):\n"
                                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        self.schema_seconds = time.monotonic() - started
+        self.tally["schema_seconds"] = time.monotonic() - started
 
     def load(self, cloud: neutron_random.Cloud) -> None:
         """Replace every agents row by the cloud's, in plain SQL under the schema's own constraints

@@ -17,7 +17,7 @@ import pytest
 import neutron_random
 import neutron_side
 from neutron_side import JUDGE_NAME, LIST_FIELDS, METRIC_FIELDS
-from verdicts import differences
+from verdicts import compare_clouds, differences
 
 pytestmark = pytest.mark.conformance
 
@@ -73,16 +73,12 @@ def frozen_clock_problems(cloud, now, records) -> list[str]:
 
 
 @pytest.mark.parametrize("batch", range(BATCHES))
-def test_exporter_agrees_with_neutron(batch, neutron_deployment, neutron_judge, nova_conf, tmp_path, neutron_tally):
-    counts, failures = collections.Counter(), []
-    for seed in SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]:
-        cloud = neutron_random.generate(seed)
-        found, problems = compare_cloud(cloud, neutron_deployment, neutron_judge, tmp_path / f"neutron-{seed}",
-                                        nova_conf)
-        counts.update(found)
-        if problems:
-            failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
-    neutron_tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], disagreeing=len(failures))
+def test_exporter_agrees_with_neutron(batch, neutron_deployment, neutron_judge, nova_conf, tmp_path):
+    counts, failures = compare_clouds(
+        map(neutron_random.generate, SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]),
+        lambda cloud: compare_cloud(cloud, neutron_deployment, neutron_judge, tmp_path / f"neutron-{cloud.seed}",
+                                    nova_conf))
+    neutron_deployment.tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], disagreeing=len(failures))
     assert counts["up"] > 5 * CLOUDS_PER_BATCH and counts["down"] > 5 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)
 
