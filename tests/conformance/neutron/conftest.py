@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
+import oracles  # noqa: E402
 from neutron_deploy import NeutronDeployment  # noqa: E402
 from neutron_side import NeutronJudge  # noqa: E402
 
@@ -17,7 +18,6 @@ from neutron_side import NeutronJudge  # noqa: E402
 @pytest.fixture(scope="session")
 def oracle_python() -> pathlib.Path:
     """The python of the shared oracle venv (neutron 29.0.0 among the projects); installed on first use."""
-    import oracles
     return oracles.ensure()
 
 

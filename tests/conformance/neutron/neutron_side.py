@@ -12,14 +12,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import exporter_side
 from helpers import EPOCH
-from nova_side import NovaJudge
+from judge_process import JudgeProcess
 from verdicts import naive_iso
 
 JUDGE_NAME = "Neutron 29.0.0"
 
 
-class NeutronJudge(NovaJudge):
-    name, script = "Neutron", pathlib.Path(__file__).with_name("neutron_judge.py")
+class NeutronJudge(JudgeProcess):
+    def __init__(self, python: pathlib.Path, stderr_path: pathlib.Path):
+        super().__init__("Neutron", python, pathlib.Path(__file__).with_name("neutron_judge.py"), stderr_path)
 
     def ask(self, config_dir: pathlib.Path, now: datetime.datetime) -> dict:
         """Neutron's raw answer: {"agents": [...], "utcnow", "agent_down_time", "mechanism_drivers"}."""
