@@ -1,6 +1,6 @@
 """Neutron 29.0.0 itself says which agents are alive: run by the oracle venv's python, never by the exporter's.
 
-A long-lived helper so that Neutron is imported once for many clouds. It reads one JSON request per
+A long-lived process so that Neutron is imported once for many clouds. It reads one JSON request per
 line on stdin, {"config_dir": "<dir holding neutron.conf and plugins/ml2/ml2_conf.ini>",
 "now": "<ISO 8601 naive UTC>"}, and answers one JSON line on stdout:
 
