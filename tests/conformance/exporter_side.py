@@ -22,10 +22,10 @@ from verdicts import Verdict, naive_iso, zones
 
 
 
-def listed(conf: pathlib.Path, now: datetime.datetime,
-           args: tuple[str, ...] = ()) -> tuple[datetime.datetime, list[dict]]:
-    """`openstack-service-exporter --config-file CONF list --format json ARGS`, in process so that the
-    frozen clock (freezegun, which also freezes time.time_ns) reaches it.
+def listed(conf: pathlib.Path, now: datetime.datetime, options: tuple[str, ...] = (),
+           list_options: tuple[str, ...] = ()) -> tuple[datetime.datetime, list[dict]]:
+    """`openstack-service-exporter --config-file CONF [OPTIONS] list --format json [LIST_OPTIONS]`, in
+    process so that the frozen clock (freezegun, which also freezes time.time_ns) reaches it.
 
     Returns the instant the exporter really saw with the records: freezegun derives time_ns from a
     float of seconds, which can land 1 µs before `now`; the caller asks Nova at that same instant.
@@ -33,7 +33,7 @@ def listed(conf: pathlib.Path, now: datetime.datetime,
     out, err = io.StringIO(), io.StringIO()
     with freezegun.freeze_time(now), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         seen = EPOCH + datetime.timedelta(microseconds=time.time_ns() // 1000)
-        code = main(["--config-file", str(conf), "list", "--format", "json", *args])
+        code = main(["--config-file", str(conf), *options, "list", "--format", "json", *list_options])
     assert code == 0, f"list exited with {code}: {err.getvalue()}"
     return seen, json.loads(out.getvalue())
 
@@ -44,14 +44,14 @@ def from_listing(records: list[dict]) -> list[Verdict]:
             for r in records]
 
 
-def settings(conf: pathlib.Path) -> config.Settings:
-    return config.load(["--config-file", str(conf)], SOURCES)
+def settings(conf: pathlib.Path, options: tuple[str, ...] = ()) -> config.Settings:
+    return config.load(["--config-file", str(conf), *options], SOURCES)
 
 
-def scraped(conf: pathlib.Path, now: datetime.datetime) -> str:
+def scraped(conf: pathlib.Path, now: datetime.datetime, options: tuple[str, ...] = ()) -> str:
     """The exposition /metrics would serve at `now`: a reading with that clock, rendered by the
     exporter's collector on its own registry."""
-    cfg = settings(conf)
+    cfg = settings(conf, options)
     now_us = to_us(now)
     reader = Reader(cfg, clock=lambda: now_us)
     try:

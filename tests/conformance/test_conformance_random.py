@@ -19,7 +19,7 @@ import exporter_side
 from exporter.sources.nova.verdict import API_BINARIES
 import nova_side
 import random_clouds
-from verdicts import ALL_FIELDS, METRIC_FIELDS, Verdict, differences
+from verdicts import ALL_FIELDS, METRIC_FIELDS, Verdict, compare_clouds, differences
 
 pytestmark = pytest.mark.conformance
 
@@ -76,13 +76,9 @@ def frozen_clock_problems(cloud, now, records) -> list[str]:
 
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_nova(batch, nova_deployment, nova_judge, tmp_path, tally):
-    counts, failures = collections.Counter(), []
-    for seed in SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]:
-        cloud = random_clouds.generate(seed)
-        found, problems = compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{seed}.conf")
-        counts.update(found)
-        if problems:
-            failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
+    counts, failures = compare_clouds(
+        map(random_clouds.generate, SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]),
+        lambda cloud: compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{cloud.seed}.conf"))
     tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], api_rows=counts["api_rows"], disagreeing=len(failures))
     assert counts["up"] > 3 * CLOUDS_PER_BATCH and counts["down"] > 3 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)

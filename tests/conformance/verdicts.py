@@ -1,9 +1,10 @@
 """One service's verdict as any side states it, and the side-by-side report of disagreements."""
 from __future__ import annotations
 
+import collections
 import datetime
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _grouped(verdicts: list[Verdict], key, compared) -> dict[tuple, list[Verdict
 
 def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[str, ...],
                 context: Callable[[tuple], str] = lambda key: "",
-                key: Callable[[Verdict], tuple] = lambda v: v.key) -> list[str]:
+                key: Callable[[Verdict], tuple] = lambda v: v.key, judge: str = "Nova 34.0.0") -> list[str]:
     """Every key on which the two sides disagree, both rows printed side by side. Rows that share a
     key (only when the key leaves out the cell) are compared as a multiset."""
     left, right = _grouped(nova, key, compared), _grouped(exporter, key, compared)
@@ -70,7 +71,7 @@ def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[st
         a, b = left.get(k, []), right.get(k, [])
         if [[getattr(v, f) for f in compared] for v in a] == [[getattr(v, f) for f in compared] for v in b]:
             continue
-        lines = [f"  {k}:", f"    {'field':<16} {'Nova 34.0.0':<32} exporter"]
+        lines = [f"  {k}:", f"    {'field':<16} {judge:<32} exporter"]
         for i in range(max(len(a), len(b))):
             x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
             for name in compared:
@@ -81,3 +82,15 @@ def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[st
             lines.append(f"    row: {extra}")
         out.append("\n".join(lines))
     return out
+
+
+def compare_clouds(clouds: Iterable, compare: Callable) -> tuple[collections.Counter, list[str]]:
+    """compare(cloud) -> (counts, problems) over many clouds: the summed counts, and one report per
+    disagreeing cloud headed by what rebuilds it."""
+    counts, failures = collections.Counter(), []
+    for cloud in clouds:
+        found, problems = compare(cloud)
+        counts.update(found)
+        if problems:
+            failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
+    return counts, failures

@@ -27,7 +27,7 @@ def write_exporter_conf(path: pathlib.Path, cinder_conf: pathlib.Path) -> pathli
 
 def listed(exporter_conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
     """The instant the exporter saw (see exporter_side.listed), and its Cinder records."""
-    return exporter_side.listed(exporter_conf, now, ("--project", PROJECT))
+    return exporter_side.listed(exporter_conf, now, list_options=("--project", PROJECT))
 
 
 @dataclass(frozen=True)
