@@ -97,7 +97,7 @@ def generate(seed: int) -> Cloud:
     return Cloud(seed, now, heartbeat_timeout, rows)
 
 
-def conductor(number: int, hostname: str, updated_at: datetime.datetime | None, **extra) -> dict:
+def conductor(number: int, hostname: str, updated_at: datetime.datetime | None = None, **extra) -> dict:
     """A hand-made row: online, no group, one driver, current version; any column can be overridden."""
     row = {"id": number, "hostname": hostname, "drivers": '["ipmi"]', "online": 1, "conductor_group": "",
            "created_at": FIRST_INSTANT, "updated_at": updated_at, "version": "1.6"}
