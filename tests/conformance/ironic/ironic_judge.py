@@ -21,7 +21,7 @@ oslo_utils.timeutils.utcnow(), which is datetime.datetime.now(datetime.UTC).
 Every request reloads that ironic.conf (heartbeat_timeout is read on each API call); the database
 must stay the one of the first request, since oslo.db's engine is made once per process.
 
-An exception while answering is sent back as {"failed": "<traceback>"}.
+An exception while answering is sent back as {"failed": "<traceback>"} (judge_lines.py).
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
+import pathlib
 import sys
-import traceback
 import warnings
 
 warnings.simplefilter("ignore")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # judge_lines
 
 import freezegun  # noqa: E402
+import judge_lines  # noqa: E402
 import webob  # noqa: E402
 from ironic.api import wsgi  # noqa: E402
 from ironic.api.controllers.v1 import versions  # noqa: E402
@@ -98,28 +99,21 @@ def judge(app, now: datetime.datetime) -> dict:
 
 
 def main() -> int:
-    # Only answers go to the real stdout; Ironic's log lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    app, database = None, None
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            argv = ["ironic-api", "--config-file", request["config"]]
-            if app is None:
-                app = wsgi.initialize_wsgi_app(argv)
-                database = CONF.database.connection
-            else:
-                ironic_config.parse_args(argv)  # what initialize_wsgi_app parses the files with
-            if not request["database"] == CONF.database.connection == database:
-                raise ValueError(f"this process reads {database}; asked for {request['database']} with "
-                                 f"[database] connection = {CONF.database.connection}")
-            answer = judge(app, datetime.datetime.fromisoformat(request["now"]))
-        except Exception:  # one bad request fails one test, not every later one
-            answer = {"failed": traceback.format_exc()}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
+    state = {"app": None, "database": None}
+
+    def answer(request: dict) -> dict:
+        argv = ["ironic-api", "--config-file", request["config"]]
+        if state["app"] is None:
+            state["app"] = wsgi.initialize_wsgi_app(argv)
+            state["database"] = CONF.database.connection
+        else:
+            ironic_config.parse_args(argv)  # what initialize_wsgi_app parses the files with
+        if not request["database"] == CONF.database.connection == state["database"]:
+            raise ValueError(f"this process reads {state['database']}; asked for {request['database']} with "
+                             f"[database] connection = {CONF.database.connection}")
+        return judge(state["app"], datetime.datetime.fromisoformat(request["now"]))
+
+    return judge_lines.answer_lines(answer)
 
 
 if __name__ == "__main__":

@@ -3,28 +3,19 @@ oracle venv, one long-lived process) and the exporter's `list --format json --pr
 /metrics at the same frozen instant."""
 from __future__ import annotations
 
-import contextlib
 import datetime
-import io
-import json
 import pathlib
-import select
-import subprocess
-import time
 from dataclasses import dataclass
 
-import freezegun
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import config
-from exporter.cli import database_driver, main
-from exporter.collector import SnapshotCollector
-from exporter.snapshot import Reader
-from helpers import EPOCH, to_us
+import verdicts as shared
+from exporter_side import run_listed, run_scraped
+from helpers import EPOCH
+from judge_process import JudgeProcess
+from verdicts import naive_iso
 
 JUDGE = pathlib.Path(__file__).with_name("ironic_judge.py")
-ANSWER_TIMEOUT = 120  # seconds
 BINARY = "ironic-conductor"
 
 
@@ -44,52 +35,17 @@ JSON_FIELDS = ("state", "online", "conductor_group", "drivers", "updated_at", "c
 METRIC_FIELDS = ("state", "online", "conductor_group", "drivers", "updated_at")
 
 
-def naive_iso(text: str | None) -> str | None:
-    """'2026-01-01T11:59:00+00:00' or '...Z' -> '2026-01-01T11:59:00'."""
-    if text is None:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None).isoformat()
-
-
 # -- Ironic ------------------------------------------------------------------------------------------
 
-class IronicJudge:
+class IronicJudge(JudgeProcess):
     def __init__(self, oracle_python: pathlib.Path, stderr_path: pathlib.Path):
-        self.stderr_path = stderr_path
-        self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(oracle_python), str(JUDGE)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
-
-    def _fail(self, why: str):
-        tail = self.stderr_path.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"Ironic judge {why}; its stderr ends with:\n{tail}")
+        super().__init__(oracle_python, JUDGE, "Ironic judge", stderr_path)
 
     def ask(self, database: str, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Ironic's raw answer (see ironic_judge.py), its clock checked to be frozen at `now`."""
-        request = {"database": database, "config": str(conf), "now": now.isoformat()}
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
-        if not ready:
-            self.proc.kill()  # a late answer would be taken for the next request's
-            self._fail(f"gave no answer within {ANSWER_TIMEOUT}s")
-        line = self.proc.stdout.readline()
-        if not line:
-            self._fail(f"exited with {self.proc.wait()}")
-        answer = json.loads(line)
-        if "failed" in answer:
-            raise RuntimeError(f"Ironic judge failed on {request['config']} at {request['now']}:\n{answer['failed']}")
+        answer = self.request({"database": database, "config": str(conf), "now": now.isoformat()})
         assert answer["clock"] == now.isoformat(), f"Ironic's clock was {answer['clock']}, not {now.isoformat()}"
         return answer
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._stderr.close()
 
 
 def verdicts(answer: dict) -> list[Conductor]:
@@ -111,15 +67,9 @@ def exporter_args(empty_conf: pathlib.Path, ironic_conf: pathlib.Path) -> list[s
 
 
 def listed(args: list[str], now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
-    """`openstack-service-exporter ARGS list --format json --project ironic`, in process under
-    freezegun. Returns the instant the exporter really saw (freezegun's time_ns comes from a float
-    of seconds and can land 1 µs early) with its records."""
-    out, err = io.StringIO(), io.StringIO()
-    with freezegun.freeze_time(now), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        seen = EPOCH + datetime.timedelta(microseconds=time.time_ns() // 1000)
-        code = main([*args, "list", "--format", "json", "--project", "ironic"])
-    assert code == 0, f"list exited with {code}: {err.getvalue()}"
-    return seen, json.loads(out.getvalue())
+    """`openstack-service-exporter ARGS list --format json --project ironic` under freezegun, and
+    the instant it really saw (exporter_side.run_listed)."""
+    return run_listed([*args, "list", "--format", "json", "--project", "ironic"], now)
 
 
 def from_listing(records: list[dict]) -> list[Conductor]:
@@ -141,21 +91,7 @@ def listing_problems(records: list[dict], now: datetime.datetime) -> list[str]:
     return out
 
 
-def scraped(args: list[str], now: datetime.datetime) -> str:
-    """The exposition /metrics would serve at `now`: a reading with that clock, rendered by the
-    exporter's collector on its own registry."""
-    opts = config.new_config()
-    config.parse(opts, args)
-    cfg = config.settings_from(opts)
-    now_us = to_us(now)
-    reader = Reader(cfg, clock=lambda: now_us)
-    try:
-        snapshot = reader.read()
-    finally:
-        reader.close()
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snapshot, cfg, lambda: now_us, database_driver(cfg)))
-    return generate_latest(registry).decode()
+scraped = run_scraped  # scraped(args, now): the exposition /metrics would serve at `now`
 
 
 def ironic_series(text: str) -> dict[str, dict[str, dict]]:
@@ -189,21 +125,6 @@ def from_exposition(text: str) -> tuple[list[Conductor], list[str]]:
 
 def differences(ironic: list[Conductor], exporter: list[Conductor], compared: tuple[str, ...],
                 context=lambda host: "") -> list[str]:
-    """Every host on which the two sides disagree, both rows side by side."""
-    left, right = {v.host: v for v in ironic}, {v.host: v for v in exporter}
-    assert len(left) == len(ironic) and len(right) == len(exporter), "a hostname listed twice"
-    out = []
-    for host in sorted(left.keys() | right.keys()):
-        a, b = left.get(host), right.get(host)
-        if a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in compared):
-            continue
-        lines = [f"  {host!r}:", f"    {'field':<16} {'Ironic 39.0.0':<32} exporter"]
-        for name in compared:
-            x = "(not listed)" if a is None else repr(getattr(a, name))
-            y = "(not listed)" if b is None else repr(getattr(b, name))
-            lines.append(f"    {name:<16} {x:<32} {y}{'' if x == y else '   <== differs'}")
-        extra = context(host)
-        if extra:
-            lines.append(f"    row: {extra}")
-        out.append("\n".join(lines))
-    return out
+    """Every host on which the two sides disagree, both rows side by side (verdicts.differences)."""
+    return shared.differences(ironic, exporter, compared, lambda key: context(*key), key=lambda v: (v.host,),
+                              reference="Ironic 39.0.0")

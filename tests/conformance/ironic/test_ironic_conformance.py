@@ -80,7 +80,7 @@ def test_the_comparison_sees_one_second(ironic_deployment, ironic_judge, tmp_pat
     later = cloud.now + SECOND
     scraped, _ = ironic_side.from_exposition(ironic_side.scraped(ironic_side.exporter_args(empty, conf), later))
     disagreeing = [d.splitlines()[0].strip().rstrip(":") for d in ironic_side.differences(ironic, scraped, ("state",))]
-    assert sorted(disagreeing) == sorted(repr(host) for host in boundary_rows(cloud))
+    assert sorted(disagreeing) == sorted(repr((host,)) for host in boundary_rows(cloud))
 
 
 def boundary_rows(cloud) -> list[str]:
