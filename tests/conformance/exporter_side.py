@@ -21,23 +21,18 @@ from verdicts import Verdict, naive_iso, zones
 
 
 
-def listed(conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
-    """`openstack-service-exporter --config-file CONF list --format json` (see run_listed)."""
-    return run_listed(["--config-file", str(conf), "list", "--format", "json"], now)
-
-
-def run_listed(argv: list[str], now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
-    """The CLI's JSON listing, in process so that the frozen clock (freezegun, which also freezes
-    time.time_ns) reaches it.
+def listed(conf: pathlib.Path, now: datetime.datetime,
+           args: tuple[str, ...] = ()) -> tuple[datetime.datetime, list[dict]]:
+    """`openstack-service-exporter --config-file CONF list --format json ARGS`, in process so that the
+    frozen clock (freezegun, which also freezes time.time_ns) reaches it.
 
     Returns the instant the exporter really saw with the records: freezegun derives time_ns from a
-    float of seconds, which can land 1 µs before `now`; the caller asks the project at that same
-    instant.
+    float of seconds, which can land 1 µs before `now`; the caller asks Nova at that same instant.
     """
     out, err = io.StringIO(), io.StringIO()
     with freezegun.freeze_time(now), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         seen = EPOCH + datetime.timedelta(microseconds=time.time_ns() // 1000)
-        code = main(argv)
+        code = main(["--config-file", str(conf), "list", "--format", "json", *args])
     assert code == 0, f"list exited with {code}: {err.getvalue()}"
     return seen, json.loads(out.getvalue())
 
@@ -48,20 +43,16 @@ def from_listing(records: list[dict]) -> list[Verdict]:
             for r in records]
 
 
-def settings(argv: list[str]) -> config.Settings:
+def settings(conf: pathlib.Path) -> config.Settings:
     opts = config.new_config()
-    config.parse(opts, argv)
+    config.parse(opts, ["--config-file", str(conf)])
     return config.settings_from(opts)
 
 
 def scraped(conf: pathlib.Path, now: datetime.datetime) -> str:
-    return run_scraped(["--config-file", str(conf)], now)
-
-
-def run_scraped(argv: list[str], now: datetime.datetime) -> str:
-    """The exposition /metrics would serve at `now` with these options: a reading with that clock,
-    rendered by the exporter's collector on its own registry."""
-    cfg = settings(argv)
+    """The exposition /metrics would serve at `now`: a reading with that clock, rendered by the
+    exporter's collector on its own registry."""
+    cfg = settings(conf)
     now_us = to_us(now)
     reader = Reader(cfg, clock=lambda: now_us)
     try:

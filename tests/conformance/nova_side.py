@@ -6,24 +6,25 @@ import json
 import pathlib
 import urllib.request
 
-from judge_process import ANSWER_TIMEOUT, JudgeProcess
+from judge_process import JudgeProcess
 from verdicts import Verdict, naive_iso, zones
 
 JUDGE = pathlib.Path(__file__).with_name("nova_judge.py")
+ANSWER_TIMEOUT = 120  # seconds; Nova's own limit per cell is 60
 MICROVERSION = "2.11"  # the first to show forced_down
 
 
 class NovaJudge(JudgeProcess):
     def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
-        super().__init__(nova_python, JUDGE, "Nova judge", stderr_path)
+        super().__init__("Nova", nova_python, JUDGE, stderr_path, timeout=ANSWER_TIMEOUT)
 
     def ask(self, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Nova's raw answer: {"cells": [{"uuid", "name", "error", "services": [...]}]}."""
-        return self.request({"config": str(conf), "now": now.isoformat()})
+        return self._request({"config": str(conf), "now": now.isoformat()})
 
     def serve(self, conf: pathlib.Path, now: datetime.datetime) -> str:
         """The base URL of Nova's compute API for this nova.conf, frozen at `now` until the next request."""
-        return self.request({"config": str(conf), "now": now.isoformat(), "serve": True})["url"]
+        return self._request({"config": str(conf), "now": now.isoformat(), "serve": True})["url"]
 
 
 def verdicts(answer: dict) -> list[Verdict]:

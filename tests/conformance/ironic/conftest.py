@@ -17,7 +17,7 @@ from ironic_side import IronicJudge  # noqa: E402
 @pytest.fixture(scope="session")
 def oracle_python() -> pathlib.Path:
     """The python of the venv that holds Ironic 39.0.0; installed on first use, then cached."""
-    import oracles  # tests/conformance/oracles.py, on sys.path through the parent conftest
+    import oracles  # ../oracles.py, on sys.path through the parent conftest
 
     return oracles.ensure()
 

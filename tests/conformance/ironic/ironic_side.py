@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import exporter_side
 import verdicts as shared
-from exporter_side import run_listed, run_scraped
 from helpers import EPOCH
 from judge_process import JudgeProcess
 from verdicts import naive_iso
@@ -39,11 +39,11 @@ METRIC_FIELDS = ("state", "online", "conductor_group", "drivers", "updated_at")
 
 class IronicJudge(JudgeProcess):
     def __init__(self, oracle_python: pathlib.Path, stderr_path: pathlib.Path):
-        super().__init__(oracle_python, JUDGE, "Ironic judge", stderr_path)
+        super().__init__("Ironic", oracle_python, JUDGE, stderr_path)
 
     def ask(self, database: str, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Ironic's raw answer (see ironic_judge.py), its clock checked to be frozen at `now`."""
-        answer = self.request({"database": database, "config": str(conf), "now": now.isoformat()})
+        answer = self._request({"database": database, "config": str(conf), "now": now.isoformat()})
         assert answer["clock"] == now.isoformat(), f"Ironic's clock was {answer['clock']}, not {now.isoformat()}"
         return answer
 
@@ -61,15 +61,17 @@ def verdicts(answer: dict) -> list[Conductor]:
 
 # -- the exporter ------------------------------------------------------------------------------------
 
-def exporter_args(empty_conf: pathlib.Path, ironic_conf: pathlib.Path) -> list[str]:
-    """Only Ironic configured: an empty --config-file keeps oslo.config from finding a nova.conf."""
-    return ["--config-file", str(empty_conf), "--ironic-config_file", str(ironic_conf)]
+def write_exporter_conf(path: pathlib.Path, ironic_conf: pathlib.Path) -> pathlib.Path:
+    """The exporter's own config file as an operator writes it for Ironic alone: no Nova database,
+    so Nova is not read; ironic.conf is read in place."""
+    path.write_text(f"[ironic]\nconfig_file = {ironic_conf}\n")
+    return path
 
 
-def listed(args: list[str], now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
-    """`openstack-service-exporter ARGS list --format json --project ironic` under freezegun, and
-    the instant it really saw (exporter_side.run_listed)."""
-    return run_listed([*args, "list", "--format", "json", "--project", "ironic"], now)
+def listed(exporter_conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
+    """`openstack-service-exporter --config-file CONF list --format json --project ironic` under
+    freezegun, and the instant it really saw (exporter_side.listed)."""
+    return exporter_side.listed(exporter_conf, now, ("--project", "ironic"))
 
 
 def from_listing(records: list[dict]) -> list[Conductor]:
@@ -91,7 +93,7 @@ def listing_problems(records: list[dict], now: datetime.datetime) -> list[str]:
     return out
 
 
-scraped = run_scraped  # scraped(args, now): the exposition /metrics would serve at `now`
+scraped = exporter_side.scraped  # scraped(exporter_conf, now): the exposition /metrics would serve at `now`
 
 
 def ironic_series(text: str) -> dict[str, dict[str, dict]]:

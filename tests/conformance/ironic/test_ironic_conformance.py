@@ -32,9 +32,7 @@ def compare_cloud(cloud, deployment, judge, tmp_path) -> tuple[collections.Count
     """Counts of what was compared, and every disagreement of the exporter's outputs with Ironic."""
     deployment.load(cloud.rows)
     conf = deployment.write_conf(tmp_path / f"ironic-{cloud.seed}.conf", cloud.heartbeat_timeout)
-    empty = tmp_path / "empty.conf"
-    empty.write_text("")
-    args = ironic_side.exporter_args(empty, conf)
+    exporter_conf = ironic_side.write_exporter_conf(tmp_path / "exporter.conf", conf)
     ironic = ironic_side.verdicts(judge.ask(deployment.url, conf, cloud.now))
 
     def context(host):
@@ -42,12 +40,12 @@ def compare_cloud(cloud, deployment, judge, tmp_path) -> tuple[collections.Count
 
     counts = collections.Counter(v.state for v in ironic)
     counts["rows"] = len(ironic)
-    seen, records = ironic_side.listed(args, cloud.now)
+    seen, records = ironic_side.listed(exporter_conf, cloud.now)
     ironic_then = ironic if seen == cloud.now else ironic_side.verdicts(judge.ask(deployment.url, conf, seen))
     problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in ironic_side.differences(
         ironic_then, ironic_side.from_listing(records), ironic_side.JSON_FIELDS, context)]
     problems += [f"list --format json: {p}" for p in ironic_side.listing_problems(records, seen)]
-    scraped, label_problems = ironic_side.from_exposition(ironic_side.scraped(args, cloud.now))
+    scraped, label_problems = ironic_side.from_exposition(ironic_side.scraped(exporter_conf, cloud.now))
     problems += [f"/metrics: {d}" for d in
                  ironic_side.differences(ironic, scraped, ironic_side.METRIC_FIELDS, context)]
     problems += [f"/metrics labels: {p}" for p in label_problems]
@@ -74,11 +72,10 @@ def test_the_comparison_sees_one_second(ironic_deployment, ironic_judge, tmp_pat
     cloud = next(c for c in map(ironic_random.generate, SEEDS) if c.now.microsecond == 0 and boundary_rows(c))
     ironic_deployment.load(cloud.rows)
     conf = ironic_deployment.write_conf(tmp_path / "ironic.conf", cloud.heartbeat_timeout)
-    empty = tmp_path / "empty.conf"
-    empty.write_text("")
+    exporter_conf = ironic_side.write_exporter_conf(tmp_path / "exporter.conf", conf)
     ironic = ironic_side.verdicts(ironic_judge.ask(ironic_deployment.url, conf, cloud.now))
     later = cloud.now + SECOND
-    scraped, _ = ironic_side.from_exposition(ironic_side.scraped(ironic_side.exporter_args(empty, conf), later))
+    scraped, _ = ironic_side.from_exposition(ironic_side.scraped(exporter_conf, later))
     disagreeing = [d.splitlines()[0].strip().rstrip(":") for d in ironic_side.differences(ironic, scraped, ("state",))]
     assert sorted(disagreeing) == sorted(repr((host,)) for host in boundary_rows(cloud))
 

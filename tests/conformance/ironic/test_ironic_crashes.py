@@ -61,8 +61,6 @@ def test_ironic_fails_on(case, ironic_deployment, ironic_judge, tmp_path):
 def test_exporter_survives(case, ironic_deployment, ironic_judge, tmp_path):
     bad, _ = CASES[case]
     conf = ironic_deployment.write_conf(tmp_path / "ironic.conf", None)
-    empty = tmp_path / "empty.conf"
-    empty.write_text("")
     rows = table(bad)
     ironic_deployment.load([row for row in rows if row["hostname"] != "cond-bad"])
     others = ironic_side.verdicts(ironic_judge.ask(ironic_deployment.url, conf, NOW))
@@ -73,10 +71,10 @@ def test_exporter_survives(case, ironic_deployment, ironic_judge, tmp_path):
                             if v.host == "cond-bad")
 
     ironic_deployment.load(rows)
-    args = ironic_side.exporter_args(empty, conf)
-    _, records = ironic_side.listed(args, NOW)  # 1 µs either way changes no verdict here
+    exporter_conf = ironic_side.write_exporter_conf(tmp_path / "exporter.conf", conf)
+    _, records = ironic_side.listed(exporter_conf, NOW)  # 1 µs either way changes no verdict here
     listed = {v.host: v for v in ironic_side.from_listing(records)}
-    scraped, _ = ironic_side.from_exposition(ironic_side.scraped(args, NOW))
+    scraped, _ = ironic_side.from_exposition(ironic_side.scraped(exporter_conf, NOW))
     metrics = {v.host: v for v in scraped}
 
     assert sorted(listed) == sorted(metrics) == ["cond-bad", "cond-ok", "cond-stale"]
