@@ -1,6 +1,6 @@
 """An Ironic database on the test MariaDB whose schema is built by Ironic's own `ironic-dbsync
-upgrade` (from the oracle venv); clouds are then written into its `conductors` table (`load`), and an ironic.conf is
-written per cloud (`write_conf`) that both Ironic and the exporter read.
+upgrade` (from the oracle venv); clouds are then written into its `conductors` table (`load`), and
+an ironic.conf is written per cloud (`write_conf`) that both Ironic and the exporter read.
 """
 from __future__ import annotations
 
