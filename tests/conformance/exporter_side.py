@@ -22,8 +22,9 @@ from verdicts import Verdict, naive_iso, zones
 
 
 
-def listed(conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetime, list[dict]]:
-    """`openstack-service-exporter --config-file CONF list --format json`, in process so that the
+def listed(conf: pathlib.Path, now: datetime.datetime,
+           args: tuple[str, ...] = ()) -> tuple[datetime.datetime, list[dict]]:
+    """`openstack-service-exporter --config-file CONF list --format json ARGS`, in process so that the
     frozen clock (freezegun, which also freezes time.time_ns) reaches it.
 
     Returns the instant the exporter really saw with the records: freezegun derives time_ns from a
@@ -32,7 +33,7 @@ def listed(conf: pathlib.Path, now: datetime.datetime) -> tuple[datetime.datetim
     out, err = io.StringIO(), io.StringIO()
     with freezegun.freeze_time(now), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         seen = EPOCH + datetime.timedelta(microseconds=time.time_ns() // 1000)
-        code = main(["--config-file", str(conf), "list", "--format", "json"])
+        code = main(["--config-file", str(conf), "list", "--format", "json", *args])
     assert code == 0, f"list exited with {code}: {err.getvalue()}"
     return seen, json.loads(out.getvalue())
 

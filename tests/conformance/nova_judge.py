@@ -26,17 +26,15 @@ This file must not import the exporter: it is the independent side of the compar
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import pathlib
 import sys
 import threading
-import traceback
 import warnings
 import wsgiref.simple_server
 
 warnings.simplefilter("ignore")
 
+import judge_lines  # noqa: E402
 import nova.conf  # noqa: E402
 import paste.deploy  # noqa: E402
 import webob.dec  # noqa: E402
@@ -136,30 +134,21 @@ class ComputeApi:
 
 
 def main() -> int:
-    # Only answers go to the real stdout; whatever Nova prints lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
     objects.register_all()
-    api = None
-    first = True
-    for line in sys.stdin:
-        request = json.loads(line)
+    state = {"api": None, "first": True}
+
+    def answer(request: dict) -> dict:
         timeutils.clear_time_override()
-        try:
-            load_config(request["config"], first)
-            first = False
-            now = datetime.datetime.fromisoformat(request["now"])
-            if request.get("serve"):
-                api = api or ComputeApi()
-                timeutils.set_time_override(now)  # kept while the client asks the API
-                answer = {"url": api.serve()}
-            else:
-                answer = judge(now)
-        except Exception:  # one bad request fails one test, not every later one
-            answer = {"failed": traceback.format_exc()}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
+        load_config(request["config"], state["first"])
+        state["first"] = False
+        now = datetime.datetime.fromisoformat(request["now"])
+        if request.get("serve"):
+            state["api"] = state["api"] or ComputeApi()
+            timeutils.set_time_override(now)  # kept while the client asks the API
+            return {"url": state["api"].serve()}
+        return judge(now)
+
+    return judge_lines.answer_lines(answer)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ from __future__ import annotations
 import datetime
 import json
 import pathlib
-import select
-import subprocess
 import urllib.request
 
+from judge_process import JudgeProcess
 from verdicts import Verdict, naive_iso, zones
 
 JUDGE = pathlib.Path(__file__).with_name("nova_judge.py")
@@ -15,16 +14,9 @@ ANSWER_TIMEOUT = 120  # seconds; Nova's own limit per cell is 60
 MICROVERSION = "2.11"  # the first to show forced_down
 
 
-class NovaJudge:
+class NovaJudge(JudgeProcess):
     def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
-        self.stderr_path = stderr_path
-        self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(nova_python), str(JUDGE)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
-
-    def _fail(self, why: str):
-        tail = self.stderr_path.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"Nova judge {why}; its stderr ends with:\n{tail}")
+        super().__init__("Nova", nova_python, JUDGE, stderr_path, timeout=ANSWER_TIMEOUT)
 
     def ask(self, conf: pathlib.Path, now: datetime.datetime) -> dict:
         """Nova's raw answer: {"cells": [{"uuid", "name", "error", "services": [...]}]}."""
@@ -33,30 +25,6 @@ class NovaJudge:
     def serve(self, conf: pathlib.Path, now: datetime.datetime) -> str:
         """The base URL of Nova's compute API for this nova.conf, frozen at `now` until the next request."""
         return self._request({"config": str(conf), "now": now.isoformat(), "serve": True})["url"]
-
-    def _request(self, request: dict) -> dict:
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
-        if not ready:
-            self.proc.kill()  # a late answer would be taken for the next request's
-            self._fail(f"gave no answer within {ANSWER_TIMEOUT}s")
-        line = self.proc.stdout.readline()
-        if not line:
-            self._fail(f"exited with {self.proc.wait()}")
-        answer = json.loads(line)
-        if "failed" in answer:
-            raise RuntimeError(f"Nova judge failed on {request}:\n{answer['failed']}")
-        return answer
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._stderr.close()
 
 
 def verdicts(answer: dict) -> list[Verdict]:
