@@ -142,8 +142,8 @@ class MariaDB:
         self.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%%' IDENTIFIED BY %s", (password,))
 
     def create_database(self, name: str, schema: str, grant_to: str | None = USER) -> None:
-        """A fresh database with a project's DDL: schema 'services' (a Nova cell), 'api' (Nova's API database)
-        or 'cinder' (tests/fixtures/<schema>_schema.sql)."""
+        """A fresh database with a project's DDL: schema 'services' (a Nova cell), 'api' (Nova's API database),
+        'cinder' or 'ironic' (tests/fixtures/<schema>_schema.sql)."""
         self.execute(f"DROP DATABASE IF EXISTS `{name}`")
         self.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb3")
         ddl = (FIXTURES / f"{schema}_schema.sql").read_text()
