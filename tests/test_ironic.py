@@ -15,11 +15,10 @@ from exporter.snapshot import DatabaseHealth, Reading, Snapshot
 from exporter.sources.base import MICROS
 from exporter.sources.cinder import CinderConfig, CinderRow
 from exporter.sources.ironic import IronicConfig, IronicRow
-from helpers import list_json, run_cli, samples, to_us
+from helpers import list_json, run_cli, samples, seconds, to_us
 from mariadb import PASSWORD
 from test_exposition import NASTY, NOW, assert_same, row, snapshot_of
 
-COLUMNS = ("id", "hostname", "drivers", "online", "conductor_group", "created_at", "updated_at", "version")
 KEYS = {"project", "cell", "binary", "host", "zone", "status", "state", "disabled_reason", "heartbeat_age_seconds",
         "id", "online", "conductor_group", "drivers", "updated_at", "created_at"}
 
@@ -29,13 +28,6 @@ def conductor(id_: int, hostname: str, **extra) -> dict:
             "created_at": T - datetime.timedelta(days=1), "updated_at": T, "version": "1.6"}
     row_.update(extra)
     return row_
-
-
-def insert(mariadb, database: str, rows: list[dict]) -> None:
-    sql = "INSERT INTO conductors ({}) VALUES ({})".format(", ".join(f"`{c}`" for c in COLUMNS),
-                                                           ", ".join(["%s"] * len(COLUMNS)))
-    with mariadb.admin(database) as conn, conn.cursor() as cur:
-        cur.executemany(sql, [tuple(r[c] for c in COLUMNS) for r in rows])
 
 
 @pytest.fixture
@@ -50,10 +42,6 @@ def ironic_conf(tmp_path, url: str, timeout: int | None = None) -> str:
     return str(path)
 
 
-def seconds(n: float) -> datetime.timedelta:
-    return datetime.timedelta(seconds=n)
-
-
 def listed(conf: str, now: datetime.datetime) -> dict[str, dict]:
     with freeze_time(now):
         records = list_json(["--config-file", "/dev/null", "--ironic-config_file", conf])
@@ -61,7 +49,7 @@ def listed(conf: str, now: datetime.datetime) -> dict[str, dict]:
 
 
 def test_alive_at_the_threshold_in_the_future_and_offline(mariadb, ironic_db, tmp_path):
-    insert(mariadb, ironic_db, [
+    mariadb.insert(ironic_db, "conductors", [
         conductor(1, "at", updated_at=T - seconds(45)),              # exactly the timeout: alive (inclusive)
         conductor(2, "past", updated_at=T - seconds(46)),            # a second more: not
         conductor(3, "ahead", updated_at=T + seconds(3600)),         # no abs(): any future heartbeat is alive
@@ -100,7 +88,7 @@ def test_alive_at_the_threshold_in_the_future_and_offline(mariadb, ironic_db, tm
     (315576000, {"fresh", "60s", "61s", "now", "ahead-5s", "ahead-1h"}),  # the option's max, ten years
 ])
 def test_heartbeat_timeout_as_ironic_reads_it(mariadb, ironic_db, tmp_path, timeout, alive):
-    insert(mariadb, ironic_db, [
+    mariadb.insert(ironic_db, "conductors", [
         conductor(1, "fresh", updated_at=T - seconds(1)), conductor(2, "60s", updated_at=T - seconds(60)),
         conductor(3, "61s", updated_at=T - seconds(61)), conductor(4, "now", updated_at=T),
         conductor(5, "ahead-5s", updated_at=T + seconds(5)), conductor(6, "ahead-1h", updated_at=T + seconds(3600)),
@@ -110,7 +98,7 @@ def test_heartbeat_timeout_as_ironic_reads_it(mariadb, ironic_db, tmp_path, time
 
 
 def test_groups_and_drivers(mariadb, ironic_db, tmp_path):
-    insert(mariadb, ironic_db, [
+    mariadb.insert(ironic_db, "conductors", [
         conductor(1, "null", drivers=None, conductor_group="rack-1"),
         conductor(2, "json-null", drivers="null", conductor_group="g" * 255),
         conductor(3, "empty", drivers="[]"),
@@ -151,7 +139,7 @@ def read_and_render(settings: Settings) -> str:
 
 
 def test_series(mariadb, ironic_db):
-    insert(mariadb, ironic_db, [
+    mariadb.insert(ironic_db, "conductors", [
         conductor(1, "alive", updated_at=T - seconds(10), conductor_group="rack-1", drivers='["ipmi", "redfish"]'),
         conductor(2, "stopped", online=0, updated_at=T - seconds(10)),
         conductor(3, "crashed", updated_at=T - seconds(600)),
@@ -182,7 +170,7 @@ def test_series(mariadb, ironic_db):
 
 
 def test_a_table_and_a_project_filter(mariadb, ironic_db, tmp_path):
-    insert(mariadb, ironic_db, [conductor(1, "cond-1", updated_at=T - seconds(3))])
+    mariadb.insert(ironic_db, "conductors", [conductor(1, "cond-1", updated_at=T - seconds(3))])
     conf = ironic_conf(tmp_path, mariadb.url(ironic_db))
     with freeze_time(T):
         code, out, err = run_cli(["--config-file", "/dev/null", "--ironic-config_file", conf, "list",
@@ -202,7 +190,7 @@ def test_a_database_without_conductors_is_down_as_data(mariadb, new_db, tmp_path
 def test_columns_as_the_table_has_them(mariadb, ironic_db, tmp_path):
     """A table from before conductor groups (Rocky) reads as the default group; one without a column
     the rule needs is a failed reading, said as such."""
-    insert(mariadb, ironic_db, [conductor(1, "old", conductor_group="rack-1")])
+    mariadb.insert(ironic_db, "conductors", [conductor(1, "old", conductor_group="rack-1")])
     mariadb.execute("ALTER TABLE conductors DROP COLUMN conductor_group", database=ironic_db)
     conf = ironic_conf(tmp_path, mariadb.url(ironic_db))
     assert [(r["conductor_group"], r["state"]) for r in listed(conf, T).values()] == [("", "up")]
@@ -236,7 +224,7 @@ def test_bad_ironic_configuration_is_one_line(tmp_path, content, expected):
 
 
 def test_config_dir_and_later_files_win(mariadb, ironic_db, tmp_path):
-    insert(mariadb, ironic_db, [conductor(1, "c", updated_at=T - seconds(100))])
+    mariadb.insert(ironic_db, "conductors", [conductor(1, "c", updated_at=T - seconds(100))])
     first = ironic_conf(tmp_path, mariadb.url(ironic_db), timeout=50)
     second = tmp_path / "override.conf"
     second.write_text("[conductor]\nheartbeat_timeout = 99\n")
