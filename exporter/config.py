@@ -2,8 +2,9 @@
 
 One private ConfigOpts per run: there is no process-wide configuration object. The exporter's files
 and command line carry [exporter] and each source's own options (a source may read the files given
-with --config-file as its project's own, or have its project's files named in its own section, read by
-read_project_files); each source turns them into its configured form (sources/*).
+with --config-file as its project's own, or have its project's files named in its own section
+([<project>] config_file, own_files_opts), read by read_own_files); each source turns them into its
+configured form (sources/*).
 """
 from __future__ import annotations
 
@@ -205,6 +206,32 @@ def read_project_files(project: str, group: str, files: list[str], directory: st
     except ConfigError as exc:
         raise ConfigError(f"{project} ({', '.join(files)}): {exc}") from None
     return conf
+
+
+def own_files_opts(project: str, daemon: str) -> list[cfg.Opt]:
+    """[<project>] config_file and config_dir: where a project's own files are (those of `daemon`,
+    whose verdict the source copies), for read_own_files."""
+    return [
+        cfg.MultiStrOpt("config_file", default=[],
+                        help=f"The {project}.conf that {daemon} reads, read in place (repeatable; later "
+                             f"files win). {project.capitalize()} is read only when this is set."),
+        cfg.StrOpt("config_dir", help=f"A directory of *.conf files read after config_file, as {daemon} would."),
+    ]
+
+
+def read_own_files(conf: cfg.ConfigOpts, project: str,
+                   groups: dict[str | None, list[cfg.Opt]]) -> cfg.ConfigOpts | None:
+    """The project's files named by [<project>] (own_files_opts) with the project's options `groups`,
+    which hold [database] connection: None when config_file is not set (the project is not read),
+    a ConfigError when the files name no database."""
+    section = conf[project]
+    files = list(section.config_file)
+    if not files:
+        return None
+    own = read_project_files(project, project, files, section.config_dir, groups)
+    if not own.database.connection:
+        raise ConfigError(f"{project}: [database] connection is not set in {', '.join(files)}")
+    return own
 
 
 def load(argv: list[str], sources: Sequence[Source], default_config_files: list[str] | None = None) -> Settings:

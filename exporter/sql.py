@@ -100,6 +100,14 @@ def detect_columns(conn: DBAPIConnection, dialect: Dialect, table: str) -> froze
         cursor.close()
 
 
+def require_columns(table: str, columns: frozenset[str], required: Sequence[str], what: str) -> None:
+    """A failed reading, said as such, when `table` lacks a column the rule needs: `what` the
+    database then is not (e.g. "a Cinder database")."""
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise sa.exc.NoSuchColumnError(f"table {table} lacks {', '.join(missing)}: not {what}")
+
+
 _CLOCK = sa.select(utc_now_us())
 
 

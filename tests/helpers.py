@@ -32,6 +32,10 @@ from mariadb import free_port  # noqa: F401  (shared with the tests that import 
 EPOCH = datetime.datetime(1970, 1, 1)
 
 
+def seconds(n: float) -> datetime.timedelta:
+    return datetime.timedelta(seconds=n)
+
+
 def to_us(moment: datetime.datetime) -> int:
     return (moment - EPOCH) // datetime.timedelta(microseconds=1)
 

@@ -128,6 +128,14 @@ class MariaDB:
             cur.execute(sql, params)
             return list(cur.fetchall())
 
+    def insert(self, database: str, table: str, rows: list[dict]) -> None:
+        """Rows given as dicts with the same keys, the table's column names."""
+        columns = list(rows[0])
+        sql = "INSERT INTO `{}` ({}) VALUES ({})".format(table, ", ".join(f"`{c}`" for c in columns),
+                                                      ", ".join(["%s"] * len(columns)))
+        with closing(self.admin(database)) as conn, conn.cursor() as cur:
+            cur.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+
     def kill_connections(self, database: str, user: str = USER) -> None:
         """End the user's open connections to a database (privilege changes reach pooled connections only
         when they reconnect)."""
@@ -143,7 +151,7 @@ class MariaDB:
 
     def create_database(self, name: str, schema: str, grant_to: str | None = USER) -> None:
         """A fresh database with a project's DDL: schema 'services' (a Nova cell), 'api' (Nova's API database),
-        'cinder' or 'neutron' (tests/fixtures/<schema>_schema.sql)."""
+        'cinder', 'neutron' or 'ironic' (tests/fixtures/<schema>_schema.sql)."""
         self.execute(f"DROP DATABASE IF EXISTS `{name}`")
         self.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb3")
         ddl = (FIXTURES / f"{schema}_schema.sql").read_text()

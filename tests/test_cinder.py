@@ -13,12 +13,8 @@ from exporter.config import Settings
 from exporter.exposition import exposition, render
 from exporter.reader import Reader
 from exporter.sources.cinder import CinderConfig
-from helpers import list_json, run_cli, samples, to_us
+from helpers import list_json, run_cli, samples, seconds, to_us
 from mariadb import PASSWORD
-
-COLUMNS = ("created_at", "updated_at", "deleted", "host", "binary", "topic", "report_count", "disabled",
-           "availability_zone", "disabled_reason", "replication_status", "active_backend_id", "frozen",
-           "cluster_name", "uuid", "modified_at")
 
 
 def service(host, binary="cinder-volume", **extra) -> dict:
@@ -28,13 +24,6 @@ def service(host, binary="cinder-volume", **extra) -> dict:
            "frozen": 0, "cluster_name": None, "uuid": str(uuidlib.uuid4()), "modified_at": None}
     row.update(extra)
     return row
-
-
-def insert(mariadb, database: str, rows: list[dict]) -> None:
-    sql = "INSERT INTO services ({}) VALUES ({})".format(", ".join(f"`{c}`" for c in COLUMNS),
-                                                         ", ".join(["%s"] * len(COLUMNS)))
-    with mariadb.admin(database) as conn, conn.cursor() as cur:
-        cur.executemany(sql, [tuple(r[c] for c in COLUMNS) for r in rows])
 
 
 @pytest.fixture
@@ -49,12 +38,8 @@ def cinder_conf(tmp_path, url: str, down_time: int | None = None) -> str:
     return str(path)
 
 
-def seconds(n: float) -> datetime.timedelta:
-    return datetime.timedelta(seconds=n)
-
-
 def test_cinder_api_rule_at_the_threshold_in_the_future_and_without_updated_at(mariadb, cinder_db, tmp_path):
-    insert(mariadb, cinder_db, [
+    mariadb.insert(cinder_db, "services", [
         service("at@lvm", updated_at=T - seconds(45)),              # exactly the down time: up (inclusive)
         service("past@lvm", updated_at=T - seconds(46)),            # one second more: down
         service("ahead@lvm", updated_at=T + seconds(45)),           # abs(): up while at most the down time ahead
@@ -79,7 +64,7 @@ def test_cinder_api_rule_at_the_threshold_in_the_future_and_without_updated_at(m
 def test_no_report_interval_override(mariadb, cinder_db, tmp_path):
     """A down time not above report_interval stays as it is: only the volume, scheduler and backup
     processes replace it (cinder/service.py), never cinder-api."""
-    insert(mariadb, cinder_db, [service("h@b", updated_at=T - seconds(6))])
+    mariadb.insert(cinder_db, "services", [service("h@b", updated_at=T - seconds(6))])
     conf = tmp_path / "cinder.conf"
     conf.write_text(f"[DEFAULT]\nservice_down_time = 5\nreport_interval = 10\n[database]\nconnection = "
                     f"{mariadb.url(cinder_db)}\n")
@@ -89,7 +74,7 @@ def test_no_report_interval_override(mariadb, cinder_db, tmp_path):
 
 
 def test_duplicate_backends_show_the_newest_heartbeat_and_are_counted(mariadb, cinder_db, tmp_path):
-    insert(mariadb, cinder_db, [
+    mariadb.insert(cinder_db, "services", [
         service("ha@ceph", updated_at=T - seconds(600), uuid="old"),
         service("ha@ceph", updated_at=T - seconds(5), uuid="new"),
         service("ha@ceph", updated_at=T - seconds(300), uuid="middle"),
@@ -109,9 +94,9 @@ def test_duplicate_backends_show_the_newest_heartbeat_and_are_counted(mariadb, c
 
 
 def test_series_and_info_labels(mariadb, cinder_db):
-    insert(mariadb, cinder_db, [service("st@lvm", availability_zone="az-9", cluster_name="c1@lvm", frozen=1,
-                                        replication_status="enabled", active_backend_id="b2", report_count=42,
-                                        uuid="u-1", disabled=1, disabled_reason='quote " in')])
+    mariadb.insert(cinder_db, "services", [service(
+        "st@lvm", availability_zone="az-9", cluster_name="c1@lvm", frozen=1, replication_status="enabled",
+        active_backend_id="b2", report_count=42, uuid="u-1", disabled=1, disabled_reason='quote " in')])
     settings = Settings(sources=(CinderConfig(mariadb.url(cinder_db)),))
     reader = Reader(settings, clock=lambda: to_us(T))
     try:
@@ -133,7 +118,7 @@ def test_series_and_info_labels(mariadb, cinder_db):
 
 
 def test_a_project_filter_and_a_table(mariadb, cinder_db, tmp_path):
-    insert(mariadb, cinder_db, [service("st@lvm")])
+    mariadb.insert(cinder_db, "services", [service("st@lvm")])
     conf = cinder_conf(tmp_path, mariadb.url(cinder_db))
     with freeze_time(T):
         code, out, err = run_cli(["--config-file", "/dev/null", "--cinder-config_file", conf, "list",

@@ -22,21 +22,14 @@ from oslo_config import cfg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
-from ..config import ConfigError, read_project_files
+from ..config import own_files_opts, read_own_files
 from ..reader import ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import detect_columns, epoch_us, fetch_all, sql_text
+from ..sql import detect_columns, epoch_us, fetch_all, require_columns, sql_text
 from .base import MICROS, InfoLabel, Judged, iso, reports_family
 
 PROJECT = "cinder"
 
-# The exporter's own options: where cinder-api's files are.
-EXPORTER_OPTS = [
-    cfg.MultiStrOpt("config_file", default=[],
-                    help="cinder.conf of a cinder-api host, read in place (repeatable; later files win). "
-                         "Cinder is read only when this is set."),
-    cfg.StrOpt("config_dir", help="A directory of *.conf files read after config_file, as cinder-api would."),
-]
 # cinder.conf's options that the rule needs, with Cinder's names and defaults (cinder/service.py,
 # cinder/db/api.py through oslo.db).
 CINDER_OPTS = {
@@ -76,9 +69,7 @@ services = sa.table("services", *(sa.column(c) for c in _PLAIN + _TIMESTAMPS + (
 
 def services_query(columns: frozenset[str]) -> sa.Select:
     """The rows cinder-api lists: `deleted` false (a Boolean; NULL is not listed either), by id."""
-    missing = [c for c in _REQUIRED if c not in columns]
-    if missing:
-        raise sa.exc.NoSuchColumnError("table services lacks " + ", ".join(missing) + ": not a Cinder database")
+    require_columns("services", columns, _REQUIRED, "a Cinder database")
     plain = (services.c[c] if c in columns else sa.null().label(c) for c in _PLAIN)
     stamps = (epoch_us(services.c[c]).label(c) for c in _TIMESTAMPS)
     return sa.select(*plain, *stamps).where(services.c.deleted == sa.false()).order_by(services.c.id)
@@ -173,12 +164,9 @@ class CinderConfig:
 
 
 def configure(conf: cfg.ConfigOpts) -> CinderConfig | None:
-    files = list(conf.cinder.config_file)
-    if not files:
+    own = read_own_files(conf, PROJECT, CINDER_OPTS)
+    if own is None:
         return None
-    own = read_project_files(PROJECT, "cinder", files, conf.cinder.config_dir, CINDER_OPTS)
-    if not own.database.connection:
-        raise ConfigError(f"cinder: [database] connection is not set in {', '.join(files)}")
     return CinderConfig(database_connection=own.database.connection, service_down_time=own.service_down_time)
 
 
@@ -202,7 +190,7 @@ class CinderSource:
                    InfoLabel("disabled_reason", _field("disabled_reason")))
 
     def option_groups(self) -> dict:
-        return {"cinder": EXPORTER_OPTS}
+        return {PROJECT: own_files_opts(PROJECT, "cinder-api")}
 
     def configure(self, conf: cfg.ConfigOpts) -> CinderConfig | None:
         return configure(conf)

@@ -62,16 +62,17 @@ def _grouped(verdicts: list[Verdict], key, compared) -> dict[tuple, list[Verdict
 
 def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[str, ...],
                 context: Callable[[tuple], str] = lambda key: "",
-                key: Callable[[Verdict], tuple] = lambda v: v.key, judge: str = "Nova 34.0.0") -> list[str]:
+                key: Callable[[Verdict], tuple] = lambda v: v.key, reference: str = "Nova 34.0.0") -> list[str]:
     """Every key on which the two sides disagree, both rows printed side by side. Rows that share a
-    key (only when the key leaves out the cell) are compared as a multiset."""
+    key (only when the key leaves out the cell) are compared as a multiset. Any rows with the
+    compared fields will do (dataclasses of another project too); `reference` names the first side."""
     left, right = _grouped(nova, key, compared), _grouped(exporter, key, compared)
     out = []
     for k in sorted(left.keys() | right.keys(), key=repr):
         a, b = left.get(k, []), right.get(k, [])
         if [[getattr(v, f) for f in compared] for v in a] == [[getattr(v, f) for f in compared] for v in b]:
             continue
-        lines = [f"  {k}:", f"    {'field':<16} {judge:<32} exporter"]
+        lines = [f"  {k}:", f"    {'field':<16} {reference:<32} exporter"]
         for i in range(max(len(a), len(b))):
             x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
             for name in compared:

@@ -51,11 +51,11 @@ def compare_cloud(cloud, deployment, judge, config_dir, nova_conf) -> tuple[coll
     seen, records = neutron_side.listed(nova_conf, files, cloud.now)
     neutron_then = neutron if seen == cloud.now else neutron_side.from_neutron(judge.ask(config_dir, seen))
     problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in
-                differences(neutron_then, neutron_side.from_listing(records), LIST_FIELDS, context, judge=JUDGE_NAME)]
+                differences(neutron_then, neutron_side.from_listing(records), LIST_FIELDS, context, reference=JUDGE_NAME)]
     problems += frozen_clock_problems(cloud, seen, records)
     text = neutron_side.scraped(nova_conf, files, cloud.now)
     problems += [f"/metrics: {d}" for d in differences(neutron_side.for_metrics(neutron), neutron_side.from_exposition(text),
-                                                       METRIC_FIELDS, context, judge=JUDGE_NAME)]
+                                                       METRIC_FIELDS, context, reference=JUDGE_NAME)]
     if neutron_side.down_time(text) != answer["agent_down_time"]:
         problems.append(f"/metrics: service_down_time_seconds {neutron_side.down_time(text)}, "
                         f"Neutron's agent_down_time {answer['agent_down_time']}")
