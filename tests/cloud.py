@@ -36,17 +36,6 @@ def insert_services(db, database: str, rows: list[dict]) -> None:
         cur.executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
 
 
-def insert_rows(db, database: str, table: str, rows: list[dict]) -> None:
-    """Rows of one shape (a dict per row, the first row's keys as the columns) into any project's table."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(table, ", ".join(f"`{c}`" for c in columns),
-                                                   ", ".join(["%s"] * len(columns)))
-    with db.admin(database) as conn, conn.cursor() as cur:
-        cur.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
-
-
 def add_cell(db, api_database: str, name, connection: str, uuid: str | None = None, disabled: bool = False) -> str:
     uuid = uuid or str(uuidlib.uuid4())
     db.execute("INSERT INTO cell_mappings (uuid, name, transport_url, database_connection, disabled, created_at) "

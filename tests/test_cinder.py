@@ -26,6 +26,10 @@ def service(host, binary="cinder-volume", **extra) -> dict:
     return row
 
 
+def insert(mariadb, database: str, rows: list[dict]) -> None:
+    mariadb.insert(database, "services", rows)
+
+
 @pytest.fixture
 def cinder_db(mariadb, new_db):
     return new_db("cinder")

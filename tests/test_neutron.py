@@ -10,7 +10,7 @@ import uuid
 import pytest
 from freezegun import freeze_time
 
-from cloud import T, insert_rows
+from cloud import T
 from exporter.collector import families
 from exporter.config import Settings
 from exporter.exposition import exposition, render
@@ -43,7 +43,7 @@ def dhcp(host, **extra) -> dict:
 
 
 def insert(mariadb, database: str, rows: list[dict]) -> None:
-    insert_rows(mariadb, database, "agents", rows)
+    mariadb.insert(database, "agents", rows)
 
 
 @pytest.fixture
