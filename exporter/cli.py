@@ -26,6 +26,7 @@ from .snapshot import Reader, wall_clock_us
 
 PROG = "openstack-service-exporter"
 COMMANDS = ("serve", "list", "demo")
+DEMO_HOST = "127.0.0.1"
 LOG = logging.getLogger("exporter")
 
 
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings.log_level)
         command = conf.command.name
         if command == "demo":
+            if conf.get_location("listen_address", "exporter").location == cfg.Locations.opt_default:
+                # A demo is not for the network: loopback unless an address is given.
+                settings = dataclasses.replace(settings, listen_host=DEMO_HOST)
             return run_demo(settings, conf.command)
         config.check_can_read_heartbeats(settings)
         if command == "list":
@@ -113,10 +117,11 @@ def run_serve(settings: Settings, on_ready=None) -> int:
     web = load_web_config(settings.web_config_file)
     reader = Reader(settings)
     app = MetricsApp(SharedReader(reader, settings.min_interval), settings, wall_clock_us,
-                     database_driver(settings), authorize=web.authorize)
+                     database_driver(settings), authorize=web.authorize, headers=web.headers)
     try:
         server = make_http_server(app, settings.listen_host, settings.listen_port, web.ssl_context)
     except OSError as exc:
+        app.close()
         reader.close()
         raise ConfigError(f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror}") from None
     scheme = "https" if web.ssl_context else "http"
@@ -136,6 +141,7 @@ def run_serve(settings: Settings, on_ready=None) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        app.close()
         reader.close()
     LOG.info("stopped")
     return 0
