@@ -155,16 +155,16 @@ class FrontDoor(web.Server):
     """aiohttp's low-level server (a protocol factory for loop.create_server) with its connections
     guarded; `handler` is an aiohttp handler: request -> response."""
 
-    def __init__(self, handler, *, max_connections: int = MAX_CONNECTIONS,
-                 max_header_bytes: int = MAX_HEADER_BYTES, read_header_timeout: float = READ_HEADER_TIMEOUT,
-                 idle_timeout: float = IDLE_TIMEOUT):
+    def __init__(self, handler, *, max_connections: int | None = None, max_header_bytes: int | None = None,
+                 read_header_timeout: float | None = None, idle_timeout: float | None = None):
+        # (The module's constants are read now, not when this was defined: tests shorten them.)
+        self.max_connections = max_connections or MAX_CONNECTIONS
+        self.max_header_bytes = max_header_bytes or MAX_HEADER_BYTES
+        self.read_header_timeout = read_header_timeout or READ_HEADER_TIMEOUT
         # aiohttp's own per-line limits are the total's: the total is reached first, and answered 431.
-        super().__init__(self._guarded(handler), max_line_size=max_header_bytes, max_field_size=max_header_bytes,
-                         keepalive_timeout=idle_timeout, access_log=None,
-                         logger=_QuietLog(logging.getLogger("aiohttp.server"), {}))
-        self.max_connections = max_connections
-        self.max_header_bytes = max_header_bytes
-        self.read_header_timeout = read_header_timeout
+        super().__init__(self._guarded(handler), max_line_size=self.max_header_bytes,
+                         max_field_size=self.max_header_bytes, keepalive_timeout=idle_timeout or IDLE_TIMEOUT,
+                         access_log=None, logger=_QuietLog(logging.getLogger("aiohttp.server"), {}))
         # Insertion order is age: the oldest connection first.
         self.guards: collections.OrderedDict[_Guard, None] = collections.OrderedDict()
         self._by_transport: dict[asyncio.BaseTransport, _Guard] = {}
