@@ -1,4 +1,4 @@
-"""python3 -m bench {run,soak,report}: see bench/RESULTS.md for what each measures."""
+"""python3 -m bench {run,soak,whatif,attacks,report}: see bench/RESULTS.md for what each measures."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
     whatif.add_argument("--sizes", default="10000,100000")
+    attacks = commands.add_parser("attacks", help="the HTTP attacks at full size while a normal scrape is timed")
+    attacks.add_argument("--baseline", help="a git revision whose exporter is attacked too, side by side")
     commands.add_parser("report", help="write RESULTS.md again from bench/results/*.json")
     args = parser.parse_args(argv)
 
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(machine=machine, seconds=time.monotonic() - started,
                                command="python3 -m bench " + shlex.join(argv))
                 report.save("run", results)
+            elif args.command == "attacks":
+                from . import attacks as attacker
+
+                results = attacker.attacks(db, workdir, args.baseline, log)
+                results.update(machine=report.machine(db), command="python3 -m bench " + shlex.join(argv))
+                report.save("attacks", results)
             elif args.command == "whatif":
                 from . import whatif as patched
 

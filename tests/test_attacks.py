@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -53,7 +54,7 @@ sys.exit(main(sys.argv[1:]))
 class Exporter:
     """`openstack-service-exporter serve` in a child process, its deadlines shortened."""
 
-    def __init__(self, tmp_path, args: list[str]):
+    def __init__(self, tmp_path, args: list[str], scheme: str = "http"):
         self.port = free_port()
         patches = [("exporter.server", "READ_HEADER_TIMEOUT", HEAD_DEADLINE),
                    ("exporter.http", "WRITE_TIMEOUT", WRITE_DEADLINE)]
@@ -62,13 +63,13 @@ class Exporter:
             [sys.executable, "-c", RUNNER.format(patches=patches), *args,
              "--exporter-listen_address", f"127.0.0.1:{self.port}", "serve"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
         wait_for("the exporter to answer", self._up, 30)
 
     def _up(self) -> bool:
         assert self.proc.poll() is None, self.output()
         with contextlib.suppress(OSError):
-            return get(self.base + "/healthz", timeout=2)[0] == 200
+            return get(self.base + "/healthz", timeout=2, context=ssl._create_unverified_context())[0] == 200
         return False
 
     def status(self, rss: str = "VmRSS") -> tuple[int, int]:
@@ -77,20 +78,22 @@ class Exporter:
         return int(fields[rss].split()[0]), int(fields["Threads"])
 
     def output(self) -> str:
+        if self.log.closed:
+            return self.said
         self.log.flush()
         self.log.seek(0)
         return self.log.read()
 
     def stop(self) -> str:
         terminate(self.proc, 20)
-        out = self.output()
+        self.said = self.output()
         self.log.close()
-        return out
+        return self.said
 
 
 @contextlib.contextmanager
-def exporter(tmp_path, args):
-    child = Exporter(tmp_path, args)
+def exporter(tmp_path, args, scheme: str = "http"):
+    child = Exporter(tmp_path, args, scheme)
     try:
         yield child
     finally:
@@ -473,7 +476,7 @@ def test_tls_handshake_failures_are_no_tracebacks(certificate, tmp_path, mariadb
     path = tmp_path / "web.yml"
     path.write_text(f"tls_server_config:\n  cert_file: {certificate[0]}\n  key_file: {certificate[1]}\n")
     args = cloud_args(mariadb, new_db, 10)
-    with exporter(tmp_path, args[:2] + ["--exporter-web_config_file", str(path)]) as child:
+    with exporter(tmp_path, args[:2] + ["--exporter-web_config_file", str(path)], "https") as child:
         for request in (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x00\x05hello"):
             with contextlib.suppress(OSError):
                 raw_request(child.port, request)
