@@ -254,7 +254,7 @@ def _attacks_section(attacks: dict | None) -> list[str]:
     out = ["## Attacks on the HTTP server", "",
            f"`{attacks['command']}` ({attacks['machine']['date']}): each attack runs {attacks['window_s']:g} s "
            "against `serve` (default limits) while a normal scrape (gzip, new connection) is timed "
-           f"{NORMAL_SCRAPES} times; RSS and threads are sampled every 0.1 s during it and read "
+           f"{attacks['results'][0]['quiet'].runs} times (medians); RSS and threads are sampled every 0.1 s during it and read "
            f"{attacks['after_s']:g} s after it ended. Targets: during each attack the scrape within twice its "
            "quiet time, RSS below 250 MB, threads at most 20; after it, both back.", "",
            "| exporter | attack | services | scrape quiet | scrape during | RSS before | peak RSS | RSS after | "
@@ -266,8 +266,6 @@ def _attacks_section(attacks: dict | None) -> list[str]:
                    f"{r['before']['Threads']} / {r['peak'].get('threads')} / {r['after']['Threads']} |")
     return out + [""]
 
-
-NORMAL_SCRAPES = 5
 
 
 def write() -> None:
