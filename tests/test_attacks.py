@@ -198,7 +198,7 @@ def _flood(port: int, results: list):
             for _ in range(99):
                 s.sendall(line)
             s.sendall(b"\r\n")
-            results.append(s.recv(64)[:12])
+            results.append(b"all sent, then " + s.recv(64)[:12])  # the server read 6.4 MB of headers
     except OSError as exc:  # the server closed it while we were still sending: what it should do
         results.append(type(exc).__name__)
 
@@ -214,8 +214,7 @@ def test_header_flood(big_cloud, tmp_path):
             normal_scrape(child, 40_000)
             for a in attackers:
                 a.join(60)
-        assert len(results) == 20 and all(r in (b"HTTP/1.1 431", "ConnectionResetError", "BrokenPipeError")
-                                          for r in results), results
+        assert len(results) == 20 and set(results) <= {"ConnectionResetError", "BrokenPipeError"}, results
         assert watch.peak_rss < RSS_LIMIT_KB and watch.peak_threads <= THREAD_LIMIT, vars(watch)
         back_to_quiet(child, rss, threads)
 
