@@ -64,11 +64,19 @@ class Attack:
         return s
 
 
-class HeaderFlood(Attack):
-    """20 clients, each sending a request of 100 header lines of 64 KiB (6.4 MB: the most the stdlib
-    server takes) once a second."""
+FLOOD_LINE = b"Accept-Encoding: " + b"gzip, " * 10_915 + b"x\r\n"
 
-    LINE = b"Accept-Encoding: " + b"gzip, " * 10_915 + b"x\r\n"
+
+def send_header_flood(s: socket.socket, path: bytes = b"/metrics") -> None:
+    """One request of 100 header lines of 64 KiB (6.4 MB: the most the stdlib server took)."""
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(99):
+        s.sendall(FLOOD_LINE)
+    s.sendall(b"\r\n")
+
+
+class HeaderFlood(Attack):
+    """20 clients, each sending a header flood once a second."""
 
     def targets(self):
         return [self.one] * 20
@@ -77,10 +85,7 @@ class HeaderFlood(Attack):
         started = time.monotonic()
         try:
             with self.connect() as s:
-                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-                for _ in range(99):
-                    s.sendall(self.LINE)
-                s.sendall(b"\r\n")
+                send_header_flood(s)
                 s.recv(64)
         finally:
             self.stop.wait(max(0.0, started + 1 - time.monotonic()))

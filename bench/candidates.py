@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+from .attacks import send_header_flood
 from .servers import free_port, proc_status, terminate
 
 BODY = 1 << 20
@@ -98,16 +99,12 @@ def idle(port: int, pid: int) -> dict:
 
 
 def flood(port: int, pid: int) -> dict:
-    line = b"Accept-Encoding: " + b"gzip, " * 10_915 + b"x\r\n"
     answers, peak, stop = [], {"rss_kb": 0}, threading.Event()
 
     def one():
         try:
             with socket.create_connection(("127.0.0.1", port), 30) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-                for _ in range(99):
-                    s.sendall(line)
-                s.sendall(b"\r\n")
+                send_header_flood(s, b"/")
                 answers.append(s.recv(12).decode(errors="replace") or "closed")
         except OSError as exc:
             answers.append(type(exc).__name__)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import pathlib
 import socket
 import ssl
 import statistics
@@ -24,12 +25,15 @@ import time
 import bcrypt
 import pytest
 
-from cloud import T, add_cell, insert_services, service
-from exporter.webconfig import load_web_config
-from helpers import free_port, get, scrape, series, served, to_us
-from mariadb import terminate
-from promserver import wait_for
-from test_reliability import cloud  # noqa: F401  (a fixture)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from bench.attacks import send_header_flood  # noqa: E402
+from cloud import T, add_cell, insert_services, service  # noqa: E402
+from exporter.webconfig import load_web_config  # noqa: E402
+from helpers import free_port, get, scrape, series, served, to_us  # noqa: E402
+from mariadb import terminate  # noqa: E402
+from promserver import wait_for  # noqa: E402
+from test_reliability import cloud  # noqa: E402,F401  (a fixture)
 
 RSS_LIMIT_KB = 250 * 1024
 THREAD_LIMIT = 20  # README, Security: 12 + cell_concurrency (8)
@@ -189,15 +193,10 @@ def test_one_oversized_head_gets_431_before_any_auth(mariadb, new_db, tmp_path):
 
 
 def _flood(port: int, results: list):
-    """One request of 100 header lines of 64 KiB (6.4 MB: the most the stdlib server took), as fast
-    as the server takes it."""
-    line = b"Accept-Encoding: " + b"gzip, " * 10_915 + b"x\r\n"
+    """One header flood (bench.attacks), as fast as the server takes it."""
     try:
         with socket.create_connection(("127.0.0.1", port), 10) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-            for _ in range(99):
-                s.sendall(line)
-            s.sendall(b"\r\n")
+            send_header_flood(s)
             results.append(b"all sent, then " + s.recv(64)[:12])  # the server read 6.4 MB of headers
     except OSError as exc:  # the server closed it while we were still sending: what it should do
         results.append(type(exc).__name__)
