@@ -1,4 +1,4 @@
-"""python3 -m bench {run,soak,whatif,projects,report}: see bench/RESULTS.md for what each measures."""
+"""python3 -m bench {run,soak,whatif,projects,attacks,report}: see bench/RESULTS.md for what each measures."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
     whatif.add_argument("--sizes", default="10000,100000")
     commands.add_parser("projects", help="Nova alone and with the other projects beside it; cost per row")
+    attacks = commands.add_parser("attacks", help="the HTTP attacks at full size while a normal scrape is timed")
+    attacks.add_argument("--baseline", help="a git revision whose exporter is attacked too, side by side")
     commands.add_parser("report", help="write RESULTS.md again from bench/results/*.json")
     args = parser.parse_args(argv)
 
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                 results = projects.measure(db, workdir, log)
                 results.update(machine=report.machine(db), command="python3 -m bench " + shlex.join(argv))
                 report.save("projects", results)
+            elif args.command == "attacks":
+                from . import attacks as attacker
+
+                results = attacker.attacks(db, workdir, args.baseline, log)
+                results.update(machine=report.machine(db), command="python3 -m bench " + shlex.join(argv))
+                report.save("attacks", results)
             elif args.command == "whatif":
                 from . import whatif as patched
 

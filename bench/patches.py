@@ -6,26 +6,28 @@ a setting of `serve` taken back, to measure what it gives.
 """
 from __future__ import annotations
 
+import asyncio
 import gzip
 import types
 
 import sqlalchemy
+from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from exporter import cli, engines, exposition, http
 from exporter.collector import families
 
 
-def _before_metrics(self, environ, start_response):
-    snapshot = self.source.get(http.scrape_budget(environ, self.settings))
-    body = exposition.render(families(snapshot, self.settings, self.clock(), self.driver))
-    headers = [("Content-Type", CONTENT_TYPE_LATEST)]
-    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-        body = gzip.compress(body, compresslevel=http.GZIP_LEVEL)
-        headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(len(body))))
-    start_response("200 OK", headers)
-    return [body]
+async def _before_metrics(self, request):
+    gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+
+    def body() -> bytes:
+        snapshot = self.source.get(http.scrape_budget(request.headers, self.settings))
+        text = exposition.render(families(snapshot, self.settings, self.clock(), self.driver))
+        return gzip.compress(text, compresslevel=http.GZIP_LEVEL) if gzipped else text
+
+    headers = {"Content-Type": CONTENT_TYPE_LATEST, **({"Content-Encoding": "gzip"} if gzipped else {})}
+    return web.Response(body=await asyncio.get_running_loop().run_in_executor(self.workers, body), headers=headers)
 
 
 def before() -> None:

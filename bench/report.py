@@ -249,8 +249,29 @@ def _whatif_section(whatif: dict) -> list[str]:
     return out
 
 
+def _attacks_section(attacks: dict | None) -> list[str]:
+    if not attacks:
+        return []
+    out = ["## Attacks on the HTTP server", "",
+           f"`{attacks['command']}` ({attacks['machine']['date']}): each attack runs {attacks['window_s']:g} s "
+           "against `serve` (default limits) while a normal scrape (gzip, new connection) is timed "
+           f"{attacks['results'][0]['quiet'].runs} times (medians); RSS and threads are sampled every 0.1 s during it and read "
+           f"{attacks['after_s']:g} s after it ended. Targets: during each attack the scrape within twice its "
+           "quiet time, RSS below 250 MB, threads at most 20; after it, both back.", "",
+           "| exporter | attack | services | scrape quiet | scrape during | RSS before | peak RSS | RSS after | "
+           "threads before / peak / after |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in attacks["results"]:
+        during = _ms(r["during"]) if r["during"] else "no answer: " + "; ".join(r["errors"])
+        out.append(f"| {r['exporter']} | {r['attack']} | {r['services']:,} | {_ms(r['quiet'])} | {during} | "
+                   f"{_mb(r['before']['VmRSS'])} | {_mb(r['peak'].get('rss_kb', 0))} | {_mb(r['after']['VmRSS'])} | "
+                   f"{r['before']['Threads']} / {r['peak'].get('threads')} / {r['after']['Threads']} |")
+    return out + [""]
+
+
+
 def write() -> None:
-    run, soak, whatif, projects = _load("run"), _load("soak"), _load("whatif"), _load("projects")
+    run, soak, whatif, projects, attacks = (_load("run"), _load("soak"), _load("whatif"), _load("projects"),
+                                            _load("attacks"))
     out = ["# Benchmark results", "",
            "Made by the commands below on the machine described; every figure is a median over repeated runs "
            "with its spread, taken in one process run so that the ratios are fair.", "",
@@ -262,6 +283,7 @@ def write() -> None:
            "python3 -m bench soak                # 50 scrapers for 180 s, a cell server stopped and restarted",
            "python3 -m bench whatif              # serve's settings taken back one at a time, proposed changes",
            "python3 -m bench projects            # Nova alone and with the other projects, cost per row",
+           "python3 -m bench attacks --baseline 93c555b  # the HTTP attacks, this tree and the stdlib server's",
            "```", ""]
     if run:
         m = run["machine"]
@@ -289,6 +311,7 @@ def write() -> None:
     out += projects_section(projects)
     out += _whatif_section(whatif)
     out += _soak_section(soak)
+    out += _attacks_section(attacks)
     analysis = HERE / "ANALYSIS.md"
     if analysis.exists():
         out += ["", analysis.read_text().strip()]

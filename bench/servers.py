@@ -62,8 +62,10 @@ class Exporter:
     """`openstack-service-exporter serve` in its own process, with one driver."""
 
     def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, patches: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, tree: pathlib.Path = REPO):
+        """tree: the source tree whose exporter runs (another revision's, to compare)."""
         self.conf, self.port, self.driver, self.log, self.patches = conf, port, driver, log, tuple(patches)
+        self.tree = tree
         self.env = dict(os.environ, **(env or {}))
         self.proc: subprocess.Popen | None = None
 
@@ -71,7 +73,7 @@ class Exporter:
         self._log = open(self.log, "ab")
         command = exporter_command(self.driver, self.patches) + ["--config-file", str(self.conf), "serve"]
         self.proc = subprocess.Popen(command, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
+                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tree)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -27,6 +27,7 @@ from .sources import SOURCES
 
 PROG = "openstack-service-exporter"
 COMMANDS = ("serve", "list", "demo")
+DEMO_HOST = "127.0.0.1"
 LOG = logging.getLogger("exporter")
 
 
@@ -126,10 +127,11 @@ def run_serve(settings: Settings, on_ready=None) -> int:
     web = load_web_config(settings.web_config_file)
     reader = Reader(settings)
     app = MetricsApp(SharedReader(reader, settings.min_interval), settings, wall_clock_us,
-                     database_driver(settings), authorize=web.authorize)
+                     database_driver(settings), authorize=web.authorize, headers=web.headers)
     try:
         server = make_http_server(app, settings.listen_host, settings.listen_port, web.ssl_context)
     except OSError as exc:
+        app.close()
         reader.close()
         raise ConfigError(f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror}") from None
     scheme = "https" if web.ssl_context else "http"
@@ -149,6 +151,7 @@ def run_serve(settings: Settings, on_ready=None) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        app.close()
         reader.close()
     LOG.info("stopped")
     return 0
@@ -187,6 +190,9 @@ def run_demo(conf, args) -> int:
     cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
     settings = dataclasses.replace(config.settings_from(conf, ()), sources=demo.sources(
         cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
+    if conf.get_location("listen_address", "exporter").location == cfg.Locations.opt_default:
+        # A demo is not for the network: loopback unless an address is given.
+        settings = dataclasses.replace(settings, listen_host=DEMO_HOST)
     simulator = demo.Simulator(cloud)
     simulator.start()
     LOG.info("demo cloud in %s: Nova (2 cells, zones az1 and az2) and Cinder, down time %ss; %s, %s and %s "

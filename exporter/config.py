@@ -77,9 +77,12 @@ class Settings:
                 raise ConfigError(
                     f"[exporter] {name} {prefix!r} is not a valid start of a metric name "
                     "(letters, digits, '_' and ':', not starting with a digit)")
-        for name in ("query_timeout", "min_interval"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"[exporter] {name} must be a finite number of seconds")
+        # NOTE: oslo's min= lets nan and inf through (nan < min is false): a nan budget makes every
+        # scrape fail, an inf one or an inf min_interval freezes the readings for good.
+        if not (math.isfinite(self.query_timeout) and self.query_timeout > 0):
+            raise ConfigError(f"[exporter] query_timeout {self.query_timeout!r} must be a finite number of seconds above 0")
+        if not (math.isfinite(self.min_interval) and self.min_interval >= 0):
+            raise ConfigError(f"[exporter] min_interval {self.min_interval!r} must be a finite number of seconds, 0 or more")
 
     def only(self, projects: Sequence[str]) -> "Settings":
         """These settings with only the sources of `projects` (all when empty)."""
@@ -139,6 +142,8 @@ def parse(conf: cfg.ConfigOpts, argv: list[str], sources: Sequence[Source],
         raise ConfigError(str(exc)) from None
     except OSError as exc:  # e.g. a directory given as --config-file
         raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # oslo.config reads the files as UTF-8 and lets this through
+        raise ConfigError(f"a configuration file is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except SystemExit as exc:
         said = errors.getvalue().strip()
         if exc.code == 1 and said:  # oslo.config's "Invalid Integer value" and the like

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from .config import ConfigError
-from .masking import mask_url
+from .masking import mask
 
 POOL_SIZE = 2
 RECYCLE_SECONDS = 3600  # below MariaDB's default wait_timeout of 8 hours, well clear of proxies' idle cuts
@@ -38,7 +38,7 @@ def parse_url(raw: str) -> URL:
         url = sa.engine.make_url(raw)
     except Exception:
         # NOTE: SQLAlchemy's own message quotes the whole string, password included.
-        raise ConfigError(f"database URL {mask_url(raw)!r} cannot be parsed") from None
+        raise ConfigError(mask(f"database URL {raw!r} cannot be parsed")) from None
     if url.get_backend_name() == "mysql" and url.get_driver_name() in ("pymysql", "mysqldb"):
         url = url.set(drivername="mysql+mysqldb" if have_mysqlclient() else "mysql+pymysql")
     return url
@@ -68,9 +68,9 @@ def make_engine(raw: str, timeout: float) -> Engine:
     try:
         engine = sa.create_engine(url, **kwargs)
     except ImportError as exc:
-        raise ConfigError(f"database URL {mask_url(raw)!r}: driver {driver!r} is not installed ({exc.name})") from None
+        raise ConfigError(mask(f"database URL {raw!r}: driver {driver!r} is not installed ({exc.name})")) from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigError(f"database URL {mask_url(raw)!r}: {exc}") from None
+        raise ConfigError(mask(f"database URL {raw!r}: {exc}")) from None
     if driver == "pymysql":
         sa.event.listen(engine, "do_connect", _connect_pymysql)
     return engine

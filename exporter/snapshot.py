@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .masking import mask_url
+from .masking import mask
 
 if TYPE_CHECKING:
     from .sources.base import Configured
@@ -66,4 +66,4 @@ def describe(exc: BaseException) -> str:
         text = "timed out"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return mask_url(" ".join(text.split()))[:300]
+    return mask(" ".join(text.split()))[:300]

@@ -96,6 +96,7 @@ def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min
     finally:
         server.shutdown()
         server.server_close()
+        app.close()
         reader.close()
 
 
