@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         command = conf.command.name
         setup_logging(conf.exporter.log_level)
         if command == "demo":
-            return run_demo(conf, conf.command)
+            return run_demo(demo_settings(conf), conf.command)
         settings = config.settings_from(conf, SOURCES)
         config.check_has_sources(settings, SOURCES)
         if command == "list":
@@ -186,13 +186,19 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def run_demo(conf, args) -> int:
-    cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
-    settings = dataclasses.replace(config.settings_from(conf, ()), sources=demo.sources(
-        cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
+def demo_settings(conf) -> Settings:
+    """The exporter's own settings for the demo (its projects are the demo cloud's)."""
+    settings = config.settings_from(conf, ())
     if conf.get_location("listen_address", "exporter").location == cfg.Locations.opt_default:
         # A demo is not for the network: loopback unless an address is given.
         settings = dataclasses.replace(settings, listen_host=DEMO_HOST)
+    return settings
+
+
+def run_demo(settings: Settings, args) -> int:
+    cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
+    settings = dataclasses.replace(settings, sources=demo.sources(
+        cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
     simulator = demo.Simulator(cloud)
     simulator.start()
     LOG.info("demo cloud in %s: Nova (2 cells, zones az1 and az2) and Cinder, down time %ss; %s, %s and %s "

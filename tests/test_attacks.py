@@ -287,7 +287,7 @@ def test_readers_that_never_read_are_dropped(big_cloud, tmp_path):
 @pytest.fixture
 def two_cells(cloud):
     """test_reliability's cloud (cell1: 20 services, cell2: 10) and cell1's database name."""
-    return cloud, cloud.database_connection.rsplit("/", 1)[1].split("?")[0]
+    return cloud, cloud.sources[0].database_connection.rsplit("/", 1)[1].split("?")[0]
 
 
 @contextlib.contextmanager
@@ -448,7 +448,7 @@ def test_http_server_config_headers_are_sent(two_cells, tmp_path):
                     "    X-Frame-Options: deny\n")
     from exporter.coalesce import SharedReader
     from exporter.http import MetricsApp, make_http_server, serve_in_thread
-    from exporter.snapshot import Reader
+    from exporter.reader import Reader
 
     web = load_web_config(str(path))
     reader = Reader(two_cells[0])
