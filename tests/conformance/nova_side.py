@@ -16,10 +16,10 @@ MICROVERSION = "2.11"  # the first to show forced_down
 
 
 class NovaJudge:
-    def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
+    def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path, script: pathlib.Path = JUDGE):
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(nova_python), str(JUDGE)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(nova_python), str(script)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
 
     def _fail(self, why: str):

@@ -17,11 +17,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
-import json
 import pathlib
 import random
-import subprocess
-import sys
 import time
 
 import pytest
@@ -48,34 +45,15 @@ WRITER = pathlib.Path(__file__).with_name("nova_heartbeats.py")
 MARGIN = 1.0  # seconds kept between any heartbeat's age and the down time while both sides judge
 
 
-class NovaWriter:
+class NovaWriter(nova_side.NovaJudge):
     """nova_heartbeats.py in the Nova venv: Nova's MemcachedDriver writes what it is asked to."""
 
     def __init__(self, nova_python: pathlib.Path, stderr_path: pathlib.Path):
-        self.stderr_path = stderr_path
-        self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(nova_python), str(WRITER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, encoding="utf-8")
+        super().__init__(nova_python, stderr_path, WRITER)
 
     def write(self, conf: pathlib.Path, beats: list[dict]) -> list[datetime.datetime]:
-        self.proc.stdin.write(json.dumps({"config": str(conf), "beats": beats}) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("Nova's writer exited: " + self.stderr_path.read_text(errors="replace")[-3000:])
-        answer = json.loads(line)
-        if "failed" in answer:
-            raise RuntimeError(f"Nova's writer failed:\n{answer['failed']}")
+        answer = self._request({"config": str(conf), "beats": beats})
         return [datetime.datetime.fromisoformat(moment) for moment in answer["written"]]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +98,8 @@ class McCloud:
 
 
 def listed_rows(cloud: random_clouds.Cloud) -> list[dict]:
-    return [r for rows in cloud.services.values() for r in rows if r["deleted"] == 0 and r["binary"] not in API_BINARIES]
+    return [r for rows in cloud.services.values() for r in rows
+            if r["deleted"] == 0 and r["binary"] not in API_BINARIES]
 
 
 def make_cloud(seed: int, deployment, workdir: pathlib.Path) -> McCloud:
