@@ -155,7 +155,9 @@ BAD_INPUTS = [
     (["list"], "nothing to read"),
     (["--database-connection", "nosuchdriver://u:SECRET@h/db", "list"], "nosuchdriver"),
     (["--database-connection", "mysql+pymysql://u:SECRET@h:notaport/db", "list"], "cannot be parsed"),
-    (["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"], "memcached"),
+    # mc without [cache] enabled: Nova itself makes no memcached client (tests/test_nova_memcached.py reads one)
+    (["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"],
+     "[cache] enabled = true"),
     (["--database-connection", "sqlite://", "--exporter-listen_address", "nonsense", "serve"], "listen_address"),
     (["--database-connection", "sqlite://", "--exporter-metric_prefix", "1bad-", "serve"], "metric_prefix"),
     (["--database-connection", "sqlite://", "--service_down_time", "abc", "list"], "service_down_time"),

@@ -7,7 +7,6 @@ import pytest
 from freezegun import freeze_time
 
 from cloud import T, insert_services, service
-from exporter.config import Settings
 from helpers import nova_settings, list_json, samples, scrape, series, served, to_us
 
 S = datetime.timedelta(seconds=1)

@@ -13,7 +13,6 @@ import bcrypt
 import pytest
 
 from cloud import T, add_cell, insert_services, service
-from exporter.config import Settings
 from exporter.http import WORKERS
 from exporter.webconfig import load_web_config
 from helpers import nova_settings, free_port, get, run_cli, samples, scrape, series, served, start_exporter, stop_exporter, to_us

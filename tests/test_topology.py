@@ -7,7 +7,6 @@ import pytest
 from freezegun import freeze_time
 
 from cloud import T, add_cell, add_zone, insert_services, service
-from exporter.config import Settings
 from exporter.sources.nova.tables import CELL0_UUID, format_cell_url
 from helpers import nova_settings, list_json, samples, scrape, series, served, to_us
 

@@ -23,10 +23,12 @@ import venv
 
 SERIES = "2026.2"
 PROJECTS = {"nova": "34.0.0", "cinder": "29.0.0", "neutron": "29.0.0", "ironic": "39.0.0"}
-EXTRAS = ("PyMySQL", "freezegun")  # the judges' database driver and clock
+# The judges' database driver and clock; the memcache clients of Nova's mc service group driver (Nova
+# requires oslo.cache but no client: a deployment installs the one its [cache] backend needs).
+EXTRAS = ("PyMySQL", "freezegun", "pymemcache", "python-memcached")
 PINS = pathlib.Path(__file__).with_name("oracle-constraints.txt")
 # What an install must be able to do: import each project's judged code and run its db tool.
-IMPORTS = {"nova": "nova.servicegroup.api, nova.objects",
+IMPORTS = {"nova": "nova.servicegroup.api, nova.objects, pymemcache, memcache",
            "cinder": "cinder.api.v3.services, cinder.objects.service",
            "neutron": "neutron.db.agents_db, neutron.db.models.agent",
            "ironic": "ironic.conductor.utils, ironic.db.sqlalchemy.models"}

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Callable
 from ...engines import dbapi_connection
 from ...reader import ReadContext, gather
 from ...snapshot import DatabaseHealth, Reading, describe
-from . import tables
+from . import heartbeats, tables
 from .tables import CellMapping
 from .verdict import PROJECT, HeartbeatRule, ServiceRow
 
 if TYPE_CHECKING:
-    from .options import NovaConfig
+    from .source import NovaConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class NovaContext:
     rules: dict[str, HeartbeatRule] = field(default_factory=dict)  # per cell label: the schema's age
     host_zones: dict[str, str] = field(default_factory=dict)
     zones_known: bool = False  # host_zones were read from the API database in this reading
+    heartbeats: dict[str, int | None] | None = None  # servicegroup_driver = mc: cache key -> cached time
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,22 @@ def read(config: NovaConfig, ctx: ReadContext, deadline: float, budget: float) -
     rules: dict[str, HeartbeatRule] = {}
     seen: dict[str, set] = {}  # (binary, host) keys per cell label
     names = lambda cell: dict(cell=cell.label, uuid=cell.uuid, disabled=cell.disabled)  # noqa: E731
-    for cell, db, result in gather(PROJECT, reads.futures, names, deadline, budget, reads.started):
+    cache = config.heartbeats
+    cells_deadline = deadline if cache is None else heartbeats.cells_deadline(deadline, ctx.settings.query_timeout)
+    for cell, db, result in gather(PROJECT, reads.futures, names, cells_deadline, budget, reads.started):
         if result is not None:
             db = _replace_duplicates(db, _append_unique(result.rows, seen.setdefault(cell.label, set()), rows))
             rules[cell.label] = result.prepared[0]
         health.append(db)
     if api_health is not None:
         health.append(api_health)
-    return Reading(config, rows, health, NovaContext(rules, zones, zones_known))
+    beats = None
+    if cache is not None:
+        cache_health, beats = cache.read(ctx, rows, deadline, ctx.settings.query_timeout)
+        health.append(cache_health)
+        if beats is None:  # no heartbeats, no verdict: the rows go, as a failed cell's do
+            rows = []
+    return Reading(config, rows, health, NovaContext(rules, zones, zones_known, beats))
 
 
 def _replace_duplicates(db: DatabaseHealth, duplicates: int) -> DatabaseHealth:

@@ -1,19 +1,19 @@
 """Nova as a source. Its options are read from nova.conf (given with --config-file) with Nova's own names, groups and
-defaults (nova/conf/service.py, servicegroup.py, availability_zone.py, database.py), and Nova as a
-configured source."""
+defaults (nova/conf/service.py, servicegroup.py, availability_zone.py, database.py; [cache] from oslo.cache
+itself, with servicegroup_driver = mc), and Nova as a configured source."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Iterable
 
 from oslo_config import cfg
 from prometheus_client.core import GaugeMetricFamily
 
-from ...config import ConfigError
 from ..base import FLAG, InfoLabel, Judged, ServiceFamily, iso, reports_family
 from . import cells
-from .verdict import PROJECT, ServiceRow, effective_down_time, judge
+from .heartbeats import HeartbeatCache, configure as configure_cache
+from .verdict import PROJECT, ServiceRow, effective_down_time, judge, judge_cached, updated_time
 
 NOVA_DEFAULT_OPTS = [
     cfg.IntOpt("service_down_time", default=60,
@@ -21,7 +21,8 @@ NOVA_DEFAULT_OPTS = [
     cfg.IntOpt("report_interval", default=10,
                help="Seconds between heartbeats; a down time not above it is replaced by 2.5 x it."),
     cfg.StrOpt("servicegroup_driver", default="db", choices=["db", "mc"],
-               help="Where Nova's heartbeats go. Only 'db' leaves them where this exporter can read them."),
+               help="Where Nova's heartbeats go: 'db' (the cell databases) or 'mc' (memcached, read through "
+                    "oslo.cache as nova.conf's [cache] configures it; needs the extra 'memcached')."),
     cfg.StrOpt("default_availability_zone", default="nova",
                help="Zone of a compute host that is in no aggregate with availability_zone metadata."),
     cfg.StrOpt("internal_service_availability_zone", default="internal",
@@ -47,6 +48,8 @@ class NovaConfig:
     internal_service_availability_zone: str = "internal"
     database_connection: str | None = None
     api_database_connection: str | None = None
+    # servicegroup_driver = mc: where the heartbeats are (None: in the cell databases)
+    heartbeats: HeartbeatCache | None = field(default=None, compare=False, repr=False)
 
     @property
     def source(self) -> NovaSource:
@@ -54,6 +57,8 @@ class NovaConfig:
 
     @property
     def down_time(self) -> int:
+        if self.heartbeats is not None:  # the expiry the cache region was given (0 leaves [cache]'s own)
+            return self.heartbeats.expiration_time
         return effective_down_time(self.service_down_time, self.report_interval)
 
     notes: tuple[str, ...] = ()
@@ -66,6 +71,9 @@ class NovaConfig:
 
     def judge(self, reading, now: int) -> list[Judged]:
         context = reading.context or cells.NovaContext()
+        if self.heartbeats is not None:
+            return judge_cached(reading.rows, now, context.heartbeats or {}, context.host_zones,
+                                self.default_availability_zone, self.internal_service_availability_zone)
         return judge(reading.rows, now, self.down_time, context.rules, context.host_zones,
                      self.default_availability_zone, self.internal_service_availability_zone)
 
@@ -78,10 +86,13 @@ class NovaConfig:
 
     def record(self, j: Judged) -> dict:
         row = j.row
-        return {"forced_down": bool(row.forced_down), "updated_at": iso(row.updated_at),
+        return {"forced_down": bool(row.forced_down), "updated_at": iso(self.updated_at(j)),
                 "last_seen_up": iso(row.last_seen_up)}
 
     def updated_at(self, j: Judged) -> int | None:
+        """The updated_at GET /os-services shows (servicegroup.API.get_updated_time)."""
+        if self.heartbeats is not None:
+            return updated_time(j.row, j.heartbeat)
         return j.row.updated_at
 
 
@@ -91,10 +102,12 @@ def configure(conf: cfg.ConfigOpts) -> NovaConfig | None:
     api_database = conf.api_database.connection or None
     if not database and not api_database:
         return None
+    cache, notes = None, ()
     if conf.servicegroup_driver == "mc":
-        raise ConfigError(
-            "[DEFAULT] servicegroup_driver = mc: Nova keeps heartbeats in memcached, not in the database, "
-            "so the database cannot tell which services are up; this exporter will not guess")
+        cache = configure_cache(conf, effective_down_time(conf.service_down_time, conf.report_interval))
+        if cache.backend == "dogpile.cache.null":
+            notes = ("[cache] backend = dogpile.cache.null keeps no heartbeat: every service is down, "
+                     "as Nova itself says",)
     return NovaConfig(
         service_down_time=conf.service_down_time,
         report_interval=conf.report_interval,
@@ -102,6 +115,8 @@ def configure(conf: cfg.ConfigOpts) -> NovaConfig | None:
         internal_service_availability_zone=conf.internal_service_availability_zone,
         database_connection=database,
         api_database_connection=api_database,
+        heartbeats=cache,
+        notes=notes,
     )
 
 

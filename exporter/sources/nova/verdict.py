@@ -149,3 +149,42 @@ def judge(
             append(new(Judged, (PROJECT, cell, binary, host, zone, not forced_down and -limit <= age <= limit,
                                 beat, age, disabled, row)))
     return out
+
+
+def cache_key(row: ServiceRow) -> str:
+    """The row's key in the mc driver's cache (MemcachedDriver: "%(topic)s:%(host)s" % service; a NULL
+    reads "None" there and here)."""
+    return f"{row.topic}:{row.host}"
+
+
+def judge_cached(
+    rows: list[ServiceRow],
+    now: int,
+    heartbeats: dict[str, int | None],
+    host_zones: dict[str, str],
+    default_zone: str,
+    internal_zone: str,
+) -> list[Judged]:
+    """Nova's verdict with servicegroup_driver = mc (nova/servicegroup/api.py, service_is_up, then
+    nova/servicegroup/drivers/mc.py, MemcachedDriver.is_up): forced_down wins; otherwise up while the
+    row's key is in the cache, unexpired. `heartbeats` maps each key found (cache_key) to the
+    cached time (µs, None when it is no datetime); the database's heartbeat columns play no part."""
+    out = []
+    append = out.append
+    new = tuple.__new__
+    for row in rows:
+        found = cache_key(row)
+        beat = heartbeats.get(found)
+        up = not row.forced_down and found in heartbeats
+        append(new(Judged, (PROJECT, row.cell, row.binary, row.host,
+                            zone_of(row, host_zones, default_zone, internal_zone), up, beat,
+                            None if beat is None else now - beat, row.disabled, row)))
+    return out
+
+
+def updated_time(row: ServiceRow, cached: int | None) -> int | None:
+    """What GET /os-services shows as updated_at with the mc driver (MemcachedDriver.updated_time): the
+    cached time unless the row's updated_at is later."""
+    if cached is not None and (row.updated_at is None or row.updated_at <= cached):
+        return cached
+    return row.updated_at
