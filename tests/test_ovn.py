@@ -156,6 +156,7 @@ def test_connection_kinds(dbs, ctx, pki):
         reading = read(ctx, config(dbs, kind, pki))
         assert [db.up for db in reading.databases] == [True, True], (kind, reading.databases)
         assert [(db.cell, db.project) for db in reading.databases] == [("(ovn_nb)", "neutron"), ("(ovn_sb)", "neutron")]
+        assert all(db.duration > 0.0001 for db in reading.databases)
         assert [r.id for r in reading.rows] == ["c"] and reading.nb_cfg == 7
 
 

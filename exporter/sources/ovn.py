@@ -194,9 +194,10 @@ class OvnReading:
 def _read(remote: Remote, database: str, selects, deadline: float) -> tuple[float, list | Exception]:
     started = time.monotonic()
     try:
-        return time.monotonic() - started, select(remote, database, selects, deadline)
+        result = select(remote, database, selects, deadline)
     except Exception as exc:  # failure is data: it becomes the database's health
-        return time.monotonic() - started, exc
+        result = exc
+    return time.monotonic() - started, result
 
 
 def _liveness(external_ids: dict) -> float | None:
