@@ -52,14 +52,23 @@ def neutron_db(mariadb, new_db):
 
 
 def neutron_files(tmp_path, url: str | None, down_time: int | str | None = None,
-                  drivers: str = "openvswitch") -> list[str]:
+                  drivers: str = "openvswitch", ovn: str = "") -> list[str]:
     """neutron.conf and plugins/ml2/ml2_conf.ini, laid out as neutron-api reads them."""
     neutron_conf, ml2_conf = tmp_path / "neutron.conf", tmp_path / "plugins" / "ml2" / "ml2_conf.ini"
     ml2_conf.parent.mkdir(parents=True, exist_ok=True)
     neutron_conf.write_text("[DEFAULT]\n" + (f"agent_down_time = {down_time}\n" if down_time is not None else "")
                             + (f"[database]\nconnection = {url}\n" if url else ""))
-    ml2_conf.write_text(f"[ml2]\nmechanism_drivers = {drivers}\n")
+    ml2_conf.write_text(f"[ml2]\nmechanism_drivers = {drivers}\n" + (f"[ovn]\n{ovn}" if ovn else ""))
     return [str(neutron_conf), str(ml2_conf)]
+
+
+def config_of(files: list[str]) -> NeutronConfig:
+    """The Neutron source as the exporter configures it from `files`."""
+    from exporter import config
+    from exporter.sources import SOURCES
+
+    (neutron,) = config.load(options(files), SOURCES).sources
+    return neutron
 
 
 def options(files: list[str]) -> list[str]:
@@ -170,21 +179,54 @@ def test_one_series_per_binary_and_host(mariadb, neutron_db):
     assert got[("service_exporter_duplicate_rows", frozenset({("project", "neutron"), ("cell", "")}))] == 5.0
 
 
-def test_ovn_makes_the_answer_partial_and_says_so(mariadb, neutron_db, tmp_path, caplog):
+def test_ml2_ovn_with_its_databases_out_of_reach_is_partial_and_says_so(mariadb, neutron_db, tmp_path):
+    """ML2/OVN with OVN's databases where ml2_conf.ini says, but nothing answers there: the agents
+    table is shown, the OVN databases are down, and the answer says it is partial."""
+    from ovsdb_server import free_port
+
     insert(mariadb, neutron_db, [agent("cmp-1")])
-    files = neutron_files(tmp_path, mariadb.url(neutron_db), drivers="ovn, baremetal")
-    with caplog.at_level(logging.WARNING), freeze_time(T):
+    nb, sb = free_port(), free_port()
+    files = neutron_files(tmp_path, mariadb.url(neutron_db), drivers="ovn, baremetal",
+                          ovn=f"ovn_nb_connection = tcp:127.0.0.1:{nb}\novn_sb_connection = tcp:127.0.0.1:{sb}\n")
+    with freeze_time(T):
         code, out, err = run_cli(options(files) + ["list", "--format", "json"])
-    assert code == 0, err
-    assert [r["host"] for r in json.loads(out)] == ["cmp-1"]
-    assert err == f"openstack-service-exporter: note: neutron: {OVN_NOTE}\n"
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [f"neutron: {OVN_NOTE}"]
-    config = NeutronConfig(mariadb.url(neutron_db), mechanism_drivers=("ovn", "baremetal"))
-    assert config.notes == (OVN_NOTE,)
+    assert code == 1 and [r["host"] for r in json.loads(out)] == ["cmp-1"]
+    assert "neutron database (ovn_nb)" in err and "neutron database (ovn_sb)" in err
+    config = config_of(files)
+    assert config.ovn and config.notes == ()  # OVN is read (the [ovn] extra is installed for the tests)
     got = samples(scrape(Settings(sources=(config,))))
     assert got[("service_exporter_source_partial", frozenset({("project", "neutron"), ("reason", "ovn")}))] == 1.0
-    # A driver whose name merely contains the letters is not OVN.
+    assert got[("service_exporter_database_up", frozenset({("project", "neutron"), ("cell", "(ovn_sb)")}))] == 0.0
+    # A driver whose name merely contains the letters is not OVN; without the OVN library the note says why.
     assert NeutronConfig("sqlite://", mechanism_drivers=("ovn-sync", "openvswitch")).notes == ()
+    assert NeutronConfig("sqlite://", mechanism_drivers=("ovn",)).notes[0].startswith(OVN_NOTE)
+
+
+def test_ml2_ovn_agents_come_from_ovn_and_the_answer_is_whole(mariadb, neutron_db, tmp_path):
+    from ovsdb_server import Chassis, OvnDatabases
+
+    insert(mariadb, neutron_db, [agent("net-1", "DHCP agent", binary="neutron-dhcp-agent")])
+    dbs = OvnDatabases(tmp_path / "ovn").start()
+    try:
+        dbs.set_nb_cfg(7)
+        stamp = to_us(T) // 1000
+        dbs.set_chassis([Chassis("ch-1", "cmp-1", nb_cfg=7, nb_cfg_timestamp=stamp),
+                         Chassis("ch-2", "cmp-2", nb_cfg=3, nb_cfg_timestamp=stamp - 76_000)])
+        files = neutron_files(tmp_path, mariadb.url(neutron_db), drivers="ovn",
+                              ovn=f"ovn_nb_connection = {dbs.nb.tcp}\novn_sb_connection = {dbs.sb.unix}\n")
+        with freeze_time(T):
+            code, out, err = run_cli(options(files) + ["list", "--format", "json"])
+            got = samples(scrape(Settings(sources=(config_of(files),))))
+    finally:
+        dbs.stop()
+    assert code == 0 and err == "", err
+    states = {(r["binary"], r["host"]): (r["state"], r["agent_type"]) for r in json.loads(out)}
+    assert states == {("neutron-dhcp-agent", "net-1"): ("up", "DHCP agent"),
+                      ("ovn-controller", "cmp-1"): ("up", "OVN Controller agent"),
+                      ("ovn-controller", "cmp-2"): ("down", "OVN Controller agent")}
+    assert got[("service_exporter_source_partial", frozenset({("project", "neutron"), ("reason", "ovn")}))] == 0.0
+    up = {dict(labels)["host"]: value for (name, labels), value in got.items() if name == "service_up"}
+    assert up == {"net-1": 1.0, "cmp-1": 1.0, "cmp-2": 0.0}
 
 
 @pytest.mark.parametrize("neutron_conf, expected", [

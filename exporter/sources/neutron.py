@@ -33,6 +33,7 @@ from ..config import ConfigError, read_project_files
 from ..reader import ReadContext, read_one
 from ..snapshot import Reading
 from ..sql import detect_columns, epoch_us, fetch_all, sql_text
+from . import ovn
 from .base import MICROS, SECONDS, InfoLabel, Judged, ServiceFamily, iso
 
 PROJECT = "neutron"
@@ -52,10 +53,11 @@ NEUTRON_OPTS = {
                       help="Seconds after an agent's last heartbeat for neutron-server to call it down.")],
     "database": [cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of Neutron's database.")],
     "ml2": [cfg.ListOpt("mechanism_drivers", default=[], help="The ML2 plugin's mechanism drivers.")],
+    **ovn.OVN_OPTS,
 }
 OVN_DRIVER = "ovn"  # its entry point in neutron.ml2.mechanism_drivers
 OVN_NOTE = ("the agents of ML2/OVN (ovn-controller, the OVN metadata agent, neutron-ovn-agent) live in OVN's "
-            "databases, which this exporter does not read: this answer lacks them")
+            "databases, which this installation cannot read: this answer lacks them")
 
 
 class NeutronRow(NamedTuple):
@@ -123,6 +125,7 @@ class NeutronConfig:
     database_connection: str
     agent_down_time: int = 75
     mechanism_drivers: tuple[str, ...] = ()
+    ovn_databases: ovn.OvnConfig | None = None  # read when ML2/OVN is on and the [ovn] extra is installed
 
     @property
     def source(self) -> NeutronSource:
@@ -138,18 +141,31 @@ class NeutronConfig:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return (OVN_NOTE,) if self.ovn else ()
+        if self.ovn and self.ovn_databases is None:
+            return (OVN_NOTE + f" ({ovn.missing_library()})",)
+        return ()
 
     def urls(self) -> list[str]:
         return [self.database_connection]
 
     def read(self, ctx: ReadContext, deadline: float, budget: float) -> Reading:
-        partial = {"ovn": self.ovn}
+        # OVN's databases are read while the agents table is.
+        pending = self.ovn_databases.submit(ctx, deadline) if self.ovn_databases else None
         health, result = read_one(ctx, PROJECT, self.database_connection, AGENTS, deadline, budget)
-        if result is None:
-            return Reading(self, [], [health], partial=partial)
-        rows, duplicates = one_per_key(result.rows)
-        return Reading(self, rows, [replace(health, duplicates=duplicates)], partial=partial)
+        rows: list = []
+        if result is not None:
+            rows, duplicates = one_per_key(result.rows)
+            health = replace(health, duplicates=duplicates)
+        if pending is None:
+            return Reading(self, rows, [health], partial={"ovn": self.ovn})
+        found = pending.collect(deadline, budget)
+        # Two chassis may carry one hostname: one agent per (binary, host) there too.
+        agents, duplicates = one_per_key(found.rows)
+        databases = found.databases
+        if duplicates:
+            databases = databases[:-1] + [replace(databases[-1], duplicates=duplicates)]
+        return Reading(self, rows, [health, *databases], context=replace(found, rows=agents),
+                       partial={"ovn": not found.complete})
 
     def judge(self, reading: Reading, now: int) -> list[Judged]:
         limit = self.agent_down_time * MICROS
@@ -161,16 +177,21 @@ class NeutronConfig:
             up = age is not None and age <= limit
             out.append(Judged(PROJECT, "", row.binary, row.host, row.availability_zone or "", up, beat, age,
                               not row.admin_state_up, row))
+        if reading.context is not None:
+            out += ovn.judge(reading.context.rows, now, self.agent_down_time)
         return out
 
     def health_families(self, reading: Reading, prefix: str) -> Iterable:
-        return ()
+        return () if reading.context is None else ovn.health_families(reading.context, prefix)
 
     def record(self, j: Judged) -> dict:
         row = j.row
-        return {"id": row.id, "agent_type": row.agent_type, "topic": row.topic,
-                "admin_state_up": bool(row.admin_state_up), "heartbeat_timestamp": iso(row.heartbeat_timestamp),
-                "started_at": iso(row.started_at), "created_at": iso(row.created_at)}
+        record = {"id": row.id, "agent_type": row.agent_type, "topic": row.topic,
+                  "admin_state_up": bool(row.admin_state_up), "heartbeat_timestamp": iso(row.heartbeat_timestamp),
+                  "started_at": iso(row.started_at), "created_at": iso(row.created_at)}
+        if isinstance(row, ovn.OvnAgentRow):
+            record.update(ovn.record(row))
+        return record
 
     def updated_at(self, j: Judged) -> int | None:
         return j.row.heartbeat_timestamp
@@ -183,8 +204,10 @@ def configure(conf: cfg.ConfigOpts) -> NeutronConfig | None:
     own = read_project_files(PROJECT, "neutron", files, conf.neutron.config_dir, NEUTRON_OPTS)
     if not own.database.connection:
         raise ConfigError(f"neutron: [database] connection is not set in {', '.join(files)}")
+    drivers = tuple(own.ml2.mechanism_drivers)
+    databases = ovn.ovn_config(own) if OVN_DRIVER in drivers and ovn.missing_library() is None else None
     configured = NeutronConfig(database_connection=own.database.connection, agent_down_time=own.agent_down_time,
-                               mechanism_drivers=tuple(own.ml2.mechanism_drivers))
+                               mechanism_drivers=drivers, ovn_databases=databases)
     for note in configured.notes:
         LOG.warning("neutron: %s", note)
     return configured
