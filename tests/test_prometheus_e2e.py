@@ -19,13 +19,15 @@ from cloud import add_cell, add_zone, insert_services, service
 from promserver import (Prometheus, RULES, alert_rule_queries, dashboard_queries, grafana_builder, pending_projects,
                         registered_sources, shortened_rules, start_exporter, variable_selectors, wait_for)
 from test_cinder import cinder_conf, insert as insert_cinder, service as cinder_service
+from test_ironic import conductor, ironic_conf
+from test_neutron import agent, dhcp, neutron_files
 
 pytestmark = pytest.mark.e2e
 
 DOWN_TIME = 4  # seconds, with report_interval 1: heartbeats every second leave ample margin
 STOPPED = "cmp-1"
 CINDER_STOPPED = "stor-1@ceph"
-SERVED = {"nova", "cinder"}  # the projects this cloud has
+SERVED = {"nova", "cinder", "neutron", "ironic"}  # the projects this cloud has
 # Dashboard variables and Grafana's interval macros, as an instant query can take them.
 SUBSTITUTIONS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m",
                  "$project": ".*", "$cell": ".*", "$zone": ".*", "$binary": ".*", "$host": ".*"}
@@ -71,6 +73,18 @@ class CinderHeartbeats(Heartbeats):
               "WHERE deleted = 0 AND host NOT IN %s")
 
 
+class NeutronHeartbeats(Heartbeats):
+    """What neutron-server writes when an agent reports (neutron/db/agents_db.py, create_or_update_agent)."""
+
+    UPDATE = "UPDATE agents SET heartbeat_timestamp = UTC_TIMESTAMP() WHERE host NOT IN %s"
+
+
+class IronicHeartbeats(Heartbeats):
+    """What a live conductor writes (ironic/db/sqlalchemy/api.py, touch_conductor)."""
+
+    UPDATE = "UPDATE conductors SET updated_at = UTC_TIMESTAMP(), online = 1 WHERE hostname NOT IN %s"
+
+
 @pytest.fixture
 def cloud(mariadb, new_db):
     """A cell with a controller, three live computes in two zones, a retired (disabled, dead)
@@ -99,12 +113,25 @@ def cloud(mariadb, new_db):
         for host, binary in (("ctl-1", "cinder-scheduler"), ("ctl-1", "cinder-backup"), ("ctl-1@lvm", "cinder-volume"),
                              ("stor-1@ceph", "cinder-volume"), ("stor-2@ceph", "cinder-volume"))])
     cinder_beats = CinderHeartbeats(mariadb, cinder, dead=set())
-    beats.start()
-    cinder_beats.start()
-    yield {"api": mariadb.url(api), "cell": mariadb.url(cell), "cinder": mariadb.url(cinder), "heartbeats": beats,
+    neutron = new_db("neutron")
+    mariadb.insert(neutron, "agents", [
+        agent("cmp-1", heartbeat_timestamp=now), agent("cmp-2", heartbeat_timestamp=now),
+        dhcp("net-1", heartbeat_timestamp=now, availability_zone="az1"),
+        agent("net-1", "L3 agent", "neutron-l3-agent", topic="l3_agent", heartbeat_timestamp=now,
+              availability_zone="az1")])
+    neutron_beats = NeutronHeartbeats(mariadb, neutron, dead=set())
+    ironic = new_db("ironic")
+    mariadb.insert(ironic, "conductors", [conductor(1, "bm-1", updated_at=now, conductor_group="rack-a"),
+                                          conductor(2, "bm-2", updated_at=now, conductor_group="rack-a")])
+    ironic_beats = IronicHeartbeats(mariadb, ironic, dead=set())
+    every = (beats, cinder_beats, neutron_beats, ironic_beats)
+    for thread in every:
+        thread.start()
+    yield {"api": mariadb.url(api), "cell": mariadb.url(cell), "cinder": mariadb.url(cinder),
+           "neutron": mariadb.url(neutron), "ironic": mariadb.url(ironic), "heartbeats": beats,
            "cinder_heartbeats": cinder_beats}
-    beats.stop()
-    cinder_beats.stop()
+    for thread in every:
+        thread.stop()
 
 
 @pytest.fixture
@@ -112,7 +139,10 @@ def exporter_url(cloud, tmp_path):
     child, url = start_exporter(
         ["--database-connection", cloud["cell"], "--api_database-connection", cloud["api"],
          "--service_down_time", str(DOWN_TIME), "--report_interval", "1",
-         "--cinder-config_file", cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME), "serve"],
+         "--cinder-config_file", cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME),
+         *(arg for f in neutron_files(tmp_path / "neutron", cloud["neutron"], down_time=DOWN_TIME)
+           for arg in ("--neutron-config_file", f)),
+         "--ironic-config_file", ironic_conf(tmp_path, cloud["ironic"], timeout=DOWN_TIME), "serve"],
         tmp_path / "exporter.log")
     yield url
     child.stop()
