@@ -201,9 +201,10 @@ def run_demo(settings: Settings, args) -> int:
         cloud, down_time=args.demo_down_time, report_interval=max(1, int(args.demo_report_interval))))
     simulator = demo.Simulator(cloud)
     simulator.start()
-    LOG.info("demo cloud in %s: Nova (2 cells, zones az1 and az2) and Cinder, down time %ss; %s, %s and %s "
-             "die and return every %gs", cloud.directory, args.demo_down_time, demo.DEAD_FIRST_HALF,
-             demo.DEAD_SECOND_HALF, demo.DEAD_BACKEND, args.demo_period)
+    LOG.info("demo cloud in %s: Nova (2 cells, zones az1 and az2), Cinder, Neutron and Ironic, down time %ss; "
+             "%s, %s, %s, the Open vSwitch agent of %s and %s die and return every %gs", cloud.directory,
+             args.demo_down_time, demo.DEAD_FIRST_HALF, demo.DEAD_SECOND_HALF, demo.DEAD_BACKEND,
+             demo.DEAD_AGENT_HOST, demo.DEAD_CONDUCTOR, args.demo_period)
     try:
         return run_serve(settings)
     finally:

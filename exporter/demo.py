@@ -12,6 +12,11 @@ Scenario, repeating every `period` seconds:
          cmp-az1-03  forced down by an operator, still heartbeating, so down
   Cinder st-01@ceph  a volume backend, dead in the second half of each period
          ctl-01@lvm, the scheduler and the backup service: always up
+  Neutron  Open vSwitch agents on ctl-01 and the computes, DHCP, L3 and metadata agents on net-01;
+         the Open vSwitch agent of cmp-az2-02 dead in the first half of each period; the L3 agent of
+         net-02 administratively down (and alive)
+  Ironic bm-cond-01 and bm-cond-02 in conductor group rack-a; bm-cond-02 dead in the second half of each
+         period; bm-cond-03 stopped cleanly (offline)
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .sources.cinder import CinderConfig
+from .sources.ironic import IronicConfig
+from .sources.neutron import NeutronConfig
 from .sources.nova import NovaConfig
 from .sources.nova.tables import CELL0_UUID
 from .sources.nova.verdict import API_BINARIES
@@ -95,10 +102,34 @@ CINDER_SERVICES = sa.Table(
     sa.Column("cluster_name", sa.String(255)), sa.Column("uuid", sa.String(36), unique=True),
 )
 
+# Neutron's `agents` (neutron-db-manage upgrade heads, Neutron 29) and Ironic's `conductors` (ironic-dbsync
+# upgrade, Ironic 39), the columns the exporter reads and those that have no default.
+neutron_metadata = sa.MetaData()
+NEUTRON_AGENTS = sa.Table(
+    "agents", neutron_metadata,
+    sa.Column("id", sa.String(36), primary_key=True), sa.Column("agent_type", sa.String(255), nullable=False),
+    sa.Column("binary", sa.String(255), nullable=False), sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False), sa.Column("admin_state_up", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False), sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_timestamp", sa.DateTime, nullable=False),
+    sa.Column("configurations", sa.String(4095), nullable=False), sa.Column("availability_zone", sa.String(255)),
+    sa.UniqueConstraint("agent_type", "host"),
+)
+ironic_metadata = sa.MetaData()
+IRONIC_CONDUCTORS = sa.Table(
+    "conductors", ironic_metadata,
+    sa.Column("created_at", sa.DateTime), sa.Column("updated_at", sa.DateTime),
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("hostname", sa.String(255), nullable=False, unique=True),
+    sa.Column("drivers", sa.Text), sa.Column("online", sa.Boolean), sa.Column("version", sa.String(15)),
+    sa.Column("conductor_group", sa.String(255), nullable=False),
+)
+
 SPARE_HOST = "cmp-spare-01"  # in no AZ aggregate: default_availability_zone
 DEAD_FIRST_HALF = "cmp-az1-02"
 DEAD_SECOND_HALF = "cmp-az2-03"
 DEAD_BACKEND = "st-01@ceph"  # a Cinder volume backend, dead in the second half
+DEAD_AGENT_HOST = "cmp-az2-02"  # its Neutron Open vSwitch agent (not its nova-compute) dead in the first half
+DEAD_CONDUCTOR = "bm-cond-02"  # an Ironic conductor, dead in the second half
 AUTO_DISABLED = "cmp-az2-01"
 FORCED_DOWN = "cmp-az1-03"
 
@@ -114,12 +145,15 @@ class DemoCloud:
     api_url: str
     cell_urls: dict[str, str]
     cinder_url: str
+    neutron_url: str
+    ironic_url: str
     period: float
     report_interval: float
 
     def engines(self) -> dict[str, sa.Engine]:
-        """Nova's cells, then Cinder ("cinder")."""
-        return {name: sa.create_engine(url) for name, url in {**self.cell_urls, "cinder": self.cinder_url}.items()}
+        """Nova's cells, then "cinder", "neutron" and "ironic"."""
+        urls = {**self.cell_urls, "cinder": self.cinder_url, "neutron": self.neutron_url, "ironic": self.ironic_url}
+        return {name: sa.create_engine(url) for name, url in urls.items()}
 
 
 def build(directory: str | None = None, period: float = 60.0, report_interval: float = 2.0) -> DemoCloud:
@@ -173,9 +207,52 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
         with engine.begin() as conn:
             conn.execute(SERVICES.insert(), cells[name])
         engine.dispose()
-    cinder_url = "sqlite:///" + os.path.join(directory, "cinder.sqlite")
-    build_cinder(cinder_url, now)
-    return DemoCloud(directory, api_url, cell_urls, cinder_url, period, report_interval)
+    urls = {name: "sqlite:///" + os.path.join(directory, f"{name}.sqlite") for name in ("cinder", "neutron", "ironic")}
+    build_cinder(urls["cinder"], now)
+    build_neutron(urls["neutron"], now)
+    build_ironic(urls["ironic"], now)
+    return DemoCloud(directory, api_url, cell_urls, urls["cinder"], urls["neutron"], urls["ironic"], period,
+                     report_interval)
+
+
+def _fill(url: str, metadata: sa.MetaData, table: sa.Table, rows: list[dict]) -> None:
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+    engine.dispose()
+
+
+def build_neutron(url: str, now: datetime.datetime) -> None:
+    def agent(host, agent_type, binary, topic, zone=None, **extra):
+        row = {"id": str(uuidlib.uuid4()), "agent_type": agent_type, "binary": binary, "topic": topic, "host": host,
+               "admin_state_up": True, "created_at": now - datetime.timedelta(days=30),
+               "started_at": now - datetime.timedelta(days=2), "heartbeat_timestamp": now,
+               "configurations": "{}", "availability_zone": zone}
+        row.update(extra)
+        return row
+
+    ovs = [agent(h, "Open vSwitch agent", "neutron-openvswitch-agent", "N/A")
+           for h in ["ctl-01", "net-01", "net-02"] + [h for hosts in AZ_HOSTS.values() for h in hosts]]
+    _fill(url, neutron_metadata, NEUTRON_AGENTS, ovs + [
+        agent("net-01", "DHCP agent", "neutron-dhcp-agent", "dhcp_agent", "az1"),
+        agent("net-01", "L3 agent", "neutron-l3-agent", "l3_agent", "az1"),
+        agent("net-02", "L3 agent", "neutron-l3-agent", "l3_agent", "az2", admin_state_up=False),
+        agent("net-01", "Metadata agent", "neutron-metadata-agent", "N/A"),
+    ])
+
+
+def build_ironic(url: str, now: datetime.datetime) -> None:
+    def conductor(hostname, group, **extra):
+        row = {"hostname": hostname, "drivers": '["ipmi", "redfish"]', "online": True, "version": "1.6",
+               "conductor_group": group, "created_at": now - datetime.timedelta(days=30), "updated_at": now}
+        row.update(extra)
+        return row
+
+    _fill(url, ironic_metadata, IRONIC_CONDUCTORS, [
+        conductor("bm-cond-01", "rack-a"), conductor(DEAD_CONDUCTOR, "rack-a"),
+        conductor("bm-cond-03", "", online=False, updated_at=now - datetime.timedelta(hours=1)),
+    ])
 
 
 def build_cinder(url: str, now: datetime.datetime) -> None:
@@ -204,12 +281,15 @@ def sources(cloud: DemoCloud, down_time: int, report_interval: int) -> tuple:
     """The demo cloud's projects, configured as the exporter would configure them from their files."""
     return (NovaConfig(service_down_time=down_time, report_interval=report_interval,
                        database_connection=cloud.cell_urls["cell1"], api_database_connection=cloud.api_url),
-            CinderConfig(cloud.cinder_url, service_down_time=down_time))
+            CinderConfig(cloud.cinder_url, service_down_time=down_time),
+            NeutronConfig(cloud.neutron_url, agent_down_time=down_time),
+            IronicConfig(cloud.ironic_url, heartbeat_timeout=down_time))
 
 
 def is_dead(host: str, elapsed: float, period: float) -> bool:
     first_half = (elapsed % period) < period / 2
-    return (host == DEAD_FIRST_HALF and first_half) or (host in (DEAD_SECOND_HALF, DEAD_BACKEND) and not first_half)
+    return (host == DEAD_FIRST_HALF and first_half) or (host in (DEAD_SECOND_HALF, DEAD_BACKEND, DEAD_CONDUCTOR)
+                                                         and not first_half)
 
 
 def beat_once(cloud: DemoCloud, engines: dict[str, sa.Engine], elapsed: float) -> None:
@@ -219,6 +299,21 @@ def beat_once(cloud: DemoCloud, engines: dict[str, sa.Engine], elapsed: float) -
     onupdate."""
     now = utcnow()
     for name, engine in engines.items():
+        if name == "neutron":  # neutron-server, when an agent reports (neutron/db/agents_db.py)
+            dead = [DEAD_AGENT_HOST] if is_dead(DEAD_FIRST_HALF, elapsed, cloud.period) else []
+            with engine.begin() as conn:
+                conn.execute(NEUTRON_AGENTS.update().where(NEUTRON_AGENTS.c.host.not_in(dead))
+                             .where(NEUTRON_AGENTS.c.binary == "neutron-openvswitch-agent")
+                             .values(heartbeat_timestamp=now))
+                conn.execute(NEUTRON_AGENTS.update().where(NEUTRON_AGENTS.c.binary != "neutron-openvswitch-agent")
+                             .values(heartbeat_timestamp=now))
+            continue
+        if name == "ironic":  # ironic-conductor's touch_conductor (ironic/db/sqlalchemy/api.py)
+            alive = [h for h in ("bm-cond-01", DEAD_CONDUCTOR) if not is_dead(h, elapsed, cloud.period)]
+            with engine.begin() as conn:
+                conn.execute(IRONIC_CONDUCTORS.update().where(IRONIC_CONDUCTORS.c.hostname.in_(alive))
+                             .values(updated_at=now))
+            continue
         table, stamps = (CINDER_SERVICES, {"updated_at": now}) if name == "cinder" else \
             (SERVICES, {"last_seen_up": now, "updated_at": now})
         with engine.begin() as conn:
@@ -251,7 +346,7 @@ class Simulator:
         last_state: dict[str, bool] = {}
         while not self._stop.is_set():
             elapsed = time.monotonic() - started
-            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF, DEAD_BACKEND):
+            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF, DEAD_BACKEND, DEAD_CONDUCTOR):
                 dead = is_dead(host, elapsed, self.cloud.period)
                 if last_state.get(host) != dead:
                     LOG.info("demo: %s %s heart-beating", host, "stops" if dead else "starts")

@@ -132,8 +132,12 @@ def test_demo_shows_services_going_down_and_up():
         assert first[("cell1", "nova-compute", "cmp-az2-01")] == 1.0  # disabled, still up
         assert ("cell0", "nova-osapi_compute", "ctl-01") not in first
         text = scrape(base)
-        assert {dict(k[1])["zone"] for k in samples(text) if k[0] == "service_up"} == {"az1", "az2", "nova", "internal"}
-        reasons = {dict(k[1])["host"]: dict(k[1])["disabled_reason"] for k in samples(text) if k[0] == "service_info"}
+        nova = [dict(k[1]) for k in samples(text) if k[0].startswith("service_") and "host" in dict(k[1])
+                and dict(k[1]).get("project") == "nova"]
+        assert {labels["zone"] for labels in nova} == {"az1", "az2", "nova", "internal"}
+        reasons = {labels["host"]: labels["disabled_reason"] for labels in nova if "disabled_reason" in labels}
+        projects = {dict(k[1])["project"] for k in samples(text) if k[0] == "service_up"}
+        assert projects == {"nova", "cinder", "neutron", "ironic"}
         assert reasons["cmp-az2-01"].startswith("AUTO: ") and reasons["cmp-az2-02"] == ""
         deadline, seen_up = time.monotonic() + 20, False
         while time.monotonic() < deadline and not seen_up:
@@ -143,8 +147,9 @@ def test_demo_shows_services_going_down_and_up():
         deadline, seen_down = time.monotonic() + 20, False
         while time.monotonic() < deadline and not seen_down:
             time.sleep(0.5)
-            seen_down = series(scrape(base), "service_up")[("cell1", "nova-compute", "cmp-az2-03")] == 0.0
-        assert seen_down, "cmp-az2-03 never went down"
+            up = series(scrape(base), "service_up")
+            seen_down = up[("cell1", "nova-compute", "cmp-az2-03")] == 0.0 and up[("", "cinder-volume", "st-01@ceph")] == 0.0
+        assert seen_down, "cmp-az2-03 and Cinder's st-01@ceph never went down"
     finally:
         code, _, err = stop_exporter(proc)
     assert code == 0, err
