@@ -19,7 +19,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from .config import Settings
 from .engines import EngineCache, dbapi_connection
 from .snapshot import DatabaseHealth, Reading, Snapshot, describe
-from .sql import read_db_clock
+from .sql import detect_columns, fetch_all, read_db_clock, sql_text
 
 LOG = logging.getLogger(__name__)
 
@@ -197,3 +197,17 @@ def read_one(ctx: ReadContext, project: str, url: str, query: TableQuery, deadli
     future = ctx.submit(ctx.read_table, url, query, "")
     ((_, health, result),) = gather(project, {url: future}, lambda _: {"cell": ""}, deadline, budget, started)
     return health, result
+
+
+class OneTableQuery:
+    """A TableQuery of one table: its columns detected once per database, a query built for them, and
+    each row made by `row` (a NamedTuple's _make, or any function of the fetched tuple)."""
+
+    def __init__(self, table: str, build: Callable[[frozenset[str]], Any], row: Callable[[tuple], Any]):
+        self.table, self.build, self.row = table, build, row
+
+    def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> str:
+        return sql_text(self.build(detect_columns(conn, dialect, self.table)), dialect)
+
+    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list:
+        return list(map(self.row, fetch_all(conn, prepared)))

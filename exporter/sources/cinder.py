@@ -19,13 +19,11 @@ from typing import Iterable, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from ..config import own_files_opts, read_own_files
-from ..reader import ReadContext, read_one
+from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import detect_columns, epoch_us, fetch_all, require_columns, sql_text
+from ..sql import epoch_us, require_columns
 from .base import MICROS, InfoLabel, Judged, iso, reports_family
 
 PROJECT = "cinder"
@@ -75,15 +73,7 @@ def services_query(columns: frozenset[str]) -> sa.Select:
     return sa.select(*plain, *stamps).where(services.c.deleted == sa.false()).order_by(services.c.id)
 
 
-class ServicesQuery:
-    def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> str:
-        return sql_text(services_query(detect_columns(conn, dialect, "services")), dialect)
-
-    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list[CinderRow]:
-        return list(map(CinderRow._make, fetch_all(conn, prepared)))
-
-
-SERVICES = ServicesQuery()
+SERVICES = OneTableQuery("services", services_query, CinderRow._make)
 
 
 def heartbeat(row: CinderRow) -> int | None:

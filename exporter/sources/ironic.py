@@ -28,13 +28,11 @@ from typing import Iterable, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from ..config import own_files_opts, read_own_files
-from ..reader import ReadContext, read_one
+from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import detect_columns, epoch_us, fetch_all, require_columns, sql_text
+from ..sql import epoch_us, require_columns
 from .base import FLAG, MICROS, InfoLabel, Judged, ServiceFamily, iso
 
 PROJECT = "ironic"
@@ -93,16 +91,12 @@ def drivers_of(text: str | bytes | None) -> tuple[str, ...]:
     return tuple(map(str, value))
 
 
-class ConductorsQuery:
-    def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> str:
-        return sql_text(conductors_query(detect_columns(conn, dialect, "conductors")), dialect)
-
-    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list[IronicRow]:
-        return [IronicRow(id_, host, drivers_of(drivers), online, group or "", created, updated)
-                for id_, host, drivers, online, group, created, updated in fetch_all(conn, prepared)]
+def _conductor(fetched: tuple) -> IronicRow:
+    id_, host, drivers, online, group, created, updated = fetched
+    return IronicRow(id_, host, drivers_of(drivers), online, group or "", created, updated)
 
 
-CONDUCTORS = ConductorsQuery()
+CONDUCTORS = OneTableQuery("conductors", conductors_query, _conductor)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,11 @@ from typing import Iterable, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from ..config import ConfigError, read_project_files
-from ..reader import ReadContext, read_one
+from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import detect_columns, epoch_us, fetch_all, sql_text
+from ..sql import epoch_us
 from . import ovn
 from .base import MICROS, SECONDS, InfoLabel, Judged, ServiceFamily, iso
 
@@ -92,15 +90,7 @@ def agents_query(columns: frozenset[str]) -> sa.Select:
     return sa.select(*plain, *stamps).order_by(agents.c.created_at, agents.c.id)
 
 
-class AgentsQuery:
-    def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> str:
-        return sql_text(agents_query(detect_columns(conn, dialect, "agents")), dialect)
-
-    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list[NeutronRow]:
-        return list(map(NeutronRow._make, fetch_all(conn, prepared)))
-
-
-AGENTS = AgentsQuery()
+AGENTS = OneTableQuery("agents", agents_query, NeutronRow._make)
 _KEY = attrgetter("binary", "host")
 
 
