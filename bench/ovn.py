@@ -26,7 +26,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from exporter.config import Settings  # noqa: E402
-from exporter.ovsdb import Remote  # noqa: E402
+from exporter.sources.ovsdb import Remote  # noqa: E402
 from exporter.reader import ReadContext, wall_clock_us  # noqa: E402
 from exporter.sources import ovn  # noqa: E402
 from ovsdb_server import Chassis, OvnDatabases  # noqa: E402

@@ -102,7 +102,7 @@ def detect_columns(conn: DBAPIConnection, dialect: Dialect, table: str) -> froze
 
 def require_columns(table: str, columns: frozenset[str], required: Sequence[str], what: str) -> None:
     """A failed reading, said as such, when `table` lacks a column the rule needs: `what` the
-    database then is not (e.g. "a Cinder database")."""
+    database then is not (e.g. "a <project> database")."""
     missing = [c for c in required if c not in columns]
     if missing:
         raise sa.exc.NoSuchColumnError(f"table {table} lacks {', '.join(missing)}: not {what}")

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
 
 from exporter.config import ConfigError, Settings, read_project_files
-from exporter.ovsdb import Remote
+from exporter.sources.ovsdb import Remote
 from exporter.reader import ReadContext, wall_clock_us
 from exporter.snapshot import DatabaseHealth
 from exporter.sources import ovn

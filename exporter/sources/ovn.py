@@ -49,8 +49,8 @@ from oslo_config import cfg, types
 from prometheus_client.core import GaugeMetricFamily
 
 from ..config import ConfigError
-from .. import ovsdb
-from ..ovsdb import Remote, Select, as_map, atom_set, select, uuid_of
+from . import ovsdb
+from .ovsdb import Remote, Select, as_map, atom_set, select, uuid_of
 from ..reader import ReadContext
 from ..snapshot import DatabaseHealth, describe
 from .base import MICROS, Judged

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from exporter.config import Settings
-from exporter.ovsdb import Remote
+from exporter.sources.ovsdb import Remote
 from exporter.reader import ReadContext, wall_clock_us
 from exporter.sources import ovn
 from ovn_random import cloud
