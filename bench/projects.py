@@ -27,6 +27,8 @@ from .stats import timed
 
 NOVA_SIZE, NOVA_CELLS = 10_000, 10
 CINDER_SIZE = 2_000
+NEUTRON_SIZE = 10_000
+IRONIC_SIZE = 500
 RUNS = 11
 CINDER_COLUMNS = ("created_at", "updated_at", "deleted", "host", "binary", "topic", "report_count", "disabled",
                   "availability_zone", "disabled_reason", "replication_status", "active_backend_id", "frozen",
@@ -55,6 +57,41 @@ def build_cinder(db, name: str, size: int, now: datetime.datetime, seed: int = 7
     with closing(db.admin(name)) as conn, conn.cursor() as cur:
         for start in range(0, len(rows), 1000):
             cur.executemany(sql, rows[start:start + 1000])
+
+
+def build_neutron(db, name: str, size: int, now: datetime.datetime, seed: int = 11) -> None:
+    """Neutron's agents: an Open vSwitch agent per host, DHCP, L3 and metadata agents on one host in
+    twenty (with zones), about 3 % of them dead and a few administratively down."""
+    rng = random.Random(seed)
+    db.create_database(name, "neutron")
+    kinds = (("Open vSwitch agent", "neutron-openvswitch-agent", "N/A"), ("DHCP agent", "neutron-dhcp-agent", "dhcp_agent"),
+             ("L3 agent", "neutron-l3-agent", "l3_agent"), ("Metadata agent", "neutron-metadata-agent", "N/A"))
+    rows = []
+    host = 0
+    while len(rows) < size:
+        host += 1
+        for agent_type, binary, topic in kinds if host % 20 == 0 else kinds[:1]:
+            dead = rng.random() < 0.03
+            seen = now - datetime.timedelta(seconds=rng.randint(300, 7200) if dead else rng.randint(0, 30))
+            zoned = agent_type in ("DHCP agent", "L3 agent")
+            rows.append({"id": str(uuidlib.UUID(int=rng.getrandbits(128))), "agent_type": agent_type,
+                         "binary": binary, "topic": topic, "host": f"node-{host:05d}.region1.example.net",
+                         "admin_state_up": int(rng.random() > 0.01), "created_at": now - datetime.timedelta(days=90),
+                         "started_at": now - datetime.timedelta(days=rng.randint(1, 60)), "heartbeat_timestamp": seen,
+                         "configurations": "{}", "availability_zone": f"az{host % 4 + 1}" if zoned else None})
+    for start in range(0, size, 1000):
+        db.insert(name, "agents", rows[start:min(start + 1000, size)])
+
+
+def build_ironic(db, name: str, size: int, now: datetime.datetime, seed: int = 13) -> None:
+    """Ironic's conductors in groups of ten, a few offline or stale."""
+    rng = random.Random(seed)
+    db.create_database(name, "ironic")
+    db.insert(name, "conductors", [
+        {"hostname": f"bm-cond-{i:04d}", "drivers": '["ipmi", "redfish"]', "online": int(rng.random() > 0.02),
+         "conductor_group": f"rack-{i // 10:03d}", "version": "1.6", "created_at": now - datetime.timedelta(days=90),
+         "updated_at": now - datetime.timedelta(seconds=rng.randint(0, 15) if rng.random() > 0.03 else 900)}
+        for i in range(size)])
 
 
 def with_projects(conf: pathlib.Path, out: pathlib.Path, files: dict[str, pathlib.Path]) -> pathlib.Path:
@@ -97,13 +134,19 @@ def measure(db, workdir: pathlib.Path, log) -> dict:
     cloud = build(db, NOVA_SIZE, NOVA_CELLS, db.url)
     now = cloud.built_at
     build_cinder(db, "bench_cinder", CINDER_SIZE, now)
-    cinder_conf = workdir / "cinder.conf"
-    cinder_conf.write_text(f"[DEFAULT]\nservice_down_time = 60\n[database]\nconnection = {db.url('bench_cinder')}\n")
-    log(f"Nova {NOVA_SIZE} in {NOVA_CELLS} cells and Cinder {CINDER_SIZE}: built in {time.monotonic() - started:.1f} s")
+    build_neutron(db, "bench_neutron", NEUTRON_SIZE, now)
+    build_ironic(db, "bench_ironic", IRONIC_SIZE, now)
+    files = {}
+    for project in ("cinder", "neutron", "ironic"):
+        files[project] = workdir / f"{project}.conf"
+        files[project].write_text(f"[database]\nconnection = {db.url('bench_' + project)}\n")
+    log(f"Nova {NOVA_SIZE} in {NOVA_CELLS} cells, Cinder {CINDER_SIZE}, Neutron {NEUTRON_SIZE}, Ironic "
+        f"{IRONIC_SIZE}: built in {time.monotonic() - started:.1f} s")
     port = free_port()
     nova_only = write_conf(workdir / "nova-only.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port)
-    mixed = with_projects(nova_only, workdir / "mixed.conf", {"cinder": cinder_conf})
-    result: dict = {"nova": {"services": NOVA_SIZE, "cells": NOVA_CELLS}, "cinder": {"services": CINDER_SIZE}}
+    mixed = with_projects(nova_only, workdir / "mixed.conf", files)
+    result: dict = {"nova": {"services": NOVA_SIZE, "cells": NOVA_CELLS}, "cinder": {"services": CINDER_SIZE},
+                    "neutron": {"services": NEUTRON_SIZE}, "ironic": {"services": IRONIC_SIZE}}
     result["per_row"] = per_row(config.load(["--config-file", str(mixed)], SOURCES), RUNS)
     log("  per-row costs done")
     result["scrape_nova_only"] = scrape_figures(nova_only, port, db, workdir / "nova-only.log")
