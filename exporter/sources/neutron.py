@@ -27,7 +27,7 @@ from typing import Iterable, NamedTuple
 import sqlalchemy as sa
 from oslo_config import cfg
 
-from ..config import ConfigError, read_project_files
+from ..config import own_files_opts, read_own_files
 from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
 from ..sql import epoch_us
@@ -37,13 +37,6 @@ from .base import MICROS, SECONDS, InfoLabel, Judged, ServiceFamily, iso
 PROJECT = "neutron"
 LOG = logging.getLogger(__name__)
 
-# The exporter's own options: where neutron-api's files are.
-EXPORTER_OPTS = [
-    cfg.MultiStrOpt("config_file", default=[],
-                    help="neutron.conf, then plugins/ml2/ml2_conf.ini, of a neutron-api host, read in place "
-                         "(repeatable; later files win). Neutron is read only when this is set."),
-    cfg.StrOpt("config_dir", help="A directory of *.conf files read after config_file, as neutron-api would."),
-]
 # Neutron's own options that the rule needs, with its names, bounds and defaults
 # (neutron/conf/agent/database/agents_db.py, neutron/conf/plugins/ml2/config.py, oslo.db).
 NEUTRON_OPTS = {
@@ -188,12 +181,9 @@ class NeutronConfig:
 
 
 def configure(conf: cfg.ConfigOpts) -> NeutronConfig | None:
-    files = list(conf.neutron.config_file)
-    if not files:
+    own = read_own_files(conf, PROJECT, NEUTRON_OPTS)
+    if own is None:
         return None
-    own = read_project_files(PROJECT, "neutron", files, conf.neutron.config_dir, NEUTRON_OPTS)
-    if not own.database.connection:
-        raise ConfigError(f"neutron: [database] connection is not set in {', '.join(files)}")
     drivers = tuple(own.ml2.mechanism_drivers)
     databases = ovn.ovn_config(own) if OVN_DRIVER in drivers and ovn.missing_library() is None else None
     configured = NeutronConfig(database_connection=own.database.connection, agent_down_time=own.agent_down_time,
@@ -217,7 +207,8 @@ class NeutronSource:
                    InfoLabel("id", _field("id")))
 
     def option_groups(self) -> dict:
-        return {"neutron": EXPORTER_OPTS}
+        # neutron-api reads neutron.conf, then plugins/ml2/ml2_conf.ini: both are named, in that order.
+        return {"neutron": own_files_opts(PROJECT, "neutron-api")}
 
     def configure(self, conf: cfg.ConfigOpts) -> NeutronConfig | None:
         return configure(conf)
