@@ -24,9 +24,10 @@ def mariadb(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def new_db(mariadb):
-    """Factory: new_db('services' | 'api') -> the name of a fresh database with Nova's schema."""
+@pytest.fixture(scope="session")
+def database_factory(mariadb):
+    """Factory, for fixtures of any scope: database_factory('services' | 'api' | '<project>') -> the name
+    of a fresh database with that schema (tests/fixtures/<schema>_schema.sql)."""
 
     def make(schema: str = "services") -> str:
         name = f"t{next(_names)}_{schema}"
@@ -34,3 +35,9 @@ def new_db(mariadb):
         return name
 
     return make
+
+
+@pytest.fixture
+def new_db(database_factory):
+    """Factory: new_db('services' | 'api' | '<project>') -> the name of a fresh database with that schema."""
+    return database_factory

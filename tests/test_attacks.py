@@ -170,16 +170,9 @@ def cloud_args(mariadb, new_db, services: int, cells: int = 2) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def big_cloud(mariadb):
+def big_cloud(mariadb, database_factory):
     """40,000 services in two cells."""
-    from conftest import _names
-
-    def new_db(schema):
-        name = f"t{next(_names)}_{schema}"
-        mariadb.create_database(name, schema)
-        return name
-
-    return cloud_args(mariadb, new_db, 40_000)
+    return cloud_args(mariadb, database_factory, 40_000)
 
 
 # -- floods ------------------------------------------------------------------------------------
