@@ -108,12 +108,27 @@ def _field(name: str) -> itemgetter:
 _ROW, _CELL, _BINARY, _HOST, _ZONE = (_field(n) for n in ("row", "cell", "binary", "host", "zone"))
 
 
-def _template(names: list[str], constants: dict[str, str]) -> str:
-    """A label set in generate_latest's order (names sorted), `{}` for each value to come and the
-    constants written in, ending in '} ' ready for the value."""
-    parts = [f'{n}="{escape(constants[n])}"'.replace("{", "{{").replace("}", "}}") if n in constants
-             else f'{n}="{{}}"' for n in sorted(names)]
-    return ",".join(parts) + "}} "
+def _label_sets(names: list[str], constants: dict[str, str]) -> Callable[..., list[str]]:
+    """A function of one column per label name not in `constants` (in sorted order), giving each
+    service's label set in generate_latest's order (names sorted) with the constants written in,
+    ending in '} ' ready for the value.
+
+    NOTE: made as a comprehension of one f-string, compiled here as namedtuple compiles its class:
+    an f-string is built by one opcode, three times faster per line than str.format and twice as
+    fast as printf-style formatting, and this runs for every service at every reading. Label names
+    are identifiers (checked); the values and the constants are variables of it, never its text."""
+    if not all(name.isidentifier() for name in names):
+        raise ValueError(f"label names must be identifiers: {names}")
+    ordered = sorted(names)
+    columns = [n for n in ordered if n not in constants]
+    fields = ",".join(f'{n}="{{k_{n}}}"' if n in constants else f'{n}="{{v_{n}}}"' for n in ordered)
+    values = ", ".join(f"v_{n}" for n in columns) + ("," if len(columns) == 1 else "")
+    arguments = ", ".join(f"c_{n}" for n in columns)
+    source = ("def label_sets(" + arguments + "):\n"
+              "    return [f'" + fields + "}} ' for " + values + " in zip(" + arguments + ")]\n")
+    namespace = {f"k_{n}": escape(v) for n, v in constants.items()}
+    exec(source, namespace)  # noqa: S102 - the text is made above from identifiers only
+    return namespace["label_sets"]
 
 
 class _Labels:
@@ -124,17 +139,16 @@ class _Labels:
         columns = {"cell": _column(list(map(_CELL, services))), "binary": _column(list(map(_BINARY, services))),
                    "host": _column(list(map(_HOST, services))), "zone": _column(list(map(_ZONE, services)))}
         constants = {"project": project}
-        order = sorted(columns)
         # The common families use these: made once. The _info ones are made a slice at a time, when written.
-        self.base = list(map(_template(list(SERVICE_LABELS), constants).format, *(columns[n] for n in order)))
+        self.base = _label_sets(list(SERVICE_LABELS), constants)(*(columns[n] for n in sorted(columns)))
         # NOTE: the _info values are those collector.service_families gives InfoMetricFamily.
         extras = {label.name: _column(list(map(label.value, rows))) for label in info_labels}
         names = list(SERVICE_LABELS) + list(extras)
-        self._info_template = _template(names, constants).format
+        self._info_sets = _label_sets(names, constants)
         self._info_columns = [extras[n] if n in extras else columns[n] for n in sorted(names) if n != "project"]
 
     def info(self, start: int, stop: int) -> list[str]:
-        return list(map(self._info_template, *(col[start:stop] for col in self._info_columns)))
+        return self._info_sets(*(col[start:stop] for col in self._info_columns))
 
 
 _ONE, _ZERO = floatToGoString(1.0) + "\n", floatToGoString(0.0) + "\n"
