@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
     whatif.add_argument("--sizes", default="10000,100000")
-    commands.add_parser("projects", help="Nova alone and with the other projects beside it; cost per row")
+    projects_cmd = commands.add_parser("projects", help="Nova alone and with the other projects beside it; cost per row")
+    projects_cmd.add_argument("--baseline", help="a git revision whose exporter serves Nova alone too, side by side")
     attacks = commands.add_parser("attacks", help="the HTTP attacks at full size while a normal scrape is timed")
     attacks.add_argument("--baseline", help="a git revision whose exporter is attacked too, side by side")
     commands.add_parser("report", help="write RESULTS.md again from bench/results/*.json")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "projects":
                 from . import projects
 
-                results = projects.measure(db, workdir, log)
+                results = projects.measure(db, workdir, log, args.baseline)
                 results.update(machine=report.machine(db), command="python3 -m bench " + shlex.join(argv))
                 report.save("projects", results)
             elif args.command == "attacks":

@@ -22,7 +22,8 @@ from exporter.sources import SOURCES
 
 from .cloud import build
 from .scrapes import paced, pause_after
-from .servers import Exporter, free_port, proc_status, write_conf
+from .attacks import tree_of
+from .servers import REPO, Exporter, free_port, proc_status, write_conf
 from .stats import timed
 
 NOVA_SIZE, NOVA_CELLS = 10_000, 10
@@ -122,14 +123,14 @@ def per_row(settings, runs: int) -> dict:
     return out
 
 
-def scrape_figures(conf: pathlib.Path, port: int, db, log_path: pathlib.Path) -> dict:
-    with Exporter(conf, port, "mysqldb", log_path) as exporter:
+def scrape_figures(conf: pathlib.Path, port: int, db, log_path: pathlib.Path, tree: pathlib.Path = REPO) -> dict:
+    with Exporter(conf, port, "mysqldb", log_path, tree=tree) as exporter:
         stats, shared = paced(port, db, RUNS)
         pause_after(stats)
         return {"gzip": stats, "shared": shared, "peak_rss_kb": proc_status(exporter.pid)["VmHWM"]}
 
 
-def measure(db, workdir: pathlib.Path, log) -> dict:
+def measure(db, workdir: pathlib.Path, log, baseline: str | None = None) -> dict:
     started = time.monotonic()
     cloud = build(db, NOVA_SIZE, NOVA_CELLS, db.url)
     now = cloud.built_at
@@ -151,6 +152,10 @@ def measure(db, workdir: pathlib.Path, log) -> dict:
     log("  per-row costs done")
     result["scrape_nova_only"] = scrape_figures(nova_only, port, db, workdir / "nova-only.log")
     result["scrape_mixed"] = scrape_figures(mixed, port, db, workdir / "mixed.log")
+    if baseline:  # Nova alone as that revision serves it, on the same cloud and machine
+        result["baseline"] = baseline
+        result["scrape_baseline"] = scrape_figures(nova_only, port, db, workdir / "baseline.log",
+                                                   tree_of(baseline, workdir))
     log("  scrapes done")
     return result
 
@@ -174,7 +179,10 @@ def section(projects: dict) -> list[str]:
                    f"{r['per_row_us']:.2f} µs | {r['per_row_us'] / nova:.2f}× |")
     out += ["", "| scrape (gzip, paced, mysqlclient) | median (p10–p90; min–max) | shared readings | peak RSS |",
             "| --- | --- | --- | --- |"]
-    for key, label in (("scrape_nova_only", "Nova alone"), ("scrape_mixed", "Nova and the other projects")):
+    rows_of = [("scrape_nova_only", "Nova alone"), ("scrape_mixed", "Nova and the other projects")]
+    if projects.get("baseline"):
+        rows_of.append(("scrape_baseline", f"Nova alone, served by {projects['baseline']}"))
+    for key, label in rows_of:
         s = projects[key]
         out.append(f"| {label} | {s['gzip'].ms()} ms | {s['shared']} | {s['peak_rss_kb'] / 1024:.0f} MB |")
     return out + [""]
