@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .config import Settings
-from .families import COUNT, FLAG, INFO_HELP, INFO_NAME, SERVICE_LABELS, sources_of
-from .families import service_families as service_families_declared
+from . import families as declared
+from .families import COUNT, FLAG, INFO_HELP, INFO_NAME, SERVICE_LABELS
 from .snapshot import Snapshot
 from .sources import COMPATIBILITY
 from .sources.base import MICROS, Judged
@@ -50,7 +50,7 @@ def _text(value) -> str:
 
 
 def service_families(groups: Groups, prefix: str) -> Iterable:
-    for family in service_families_of(groups):
+    for family in declared.of_groups(groups):
         kind = CounterMetricFamily if family.kind == COUNT else GaugeMetricFamily
         out = kind(prefix + family.name, family.help, labels=SERVICE_LABELS)
         for configured, judged in groups:
@@ -66,10 +66,6 @@ def service_families(groups: Groups, prefix: str) -> Iterable:
         for j in judged:
             info.add_metric(service_labels(j), {label.name: _text(label.value(j.row)) for label in extras})
     yield info
-
-
-def service_families_of(groups: Groups):
-    return service_families_declared(sources_of(groups))
 
 
 def health_families(snapshot: Snapshot, settings: Settings, prefix: str, render_now: int,

@@ -28,9 +28,9 @@ from typing import Callable, Iterable, Iterator
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from .collector import Groups, health_families, judged_services, service_families, service_families_of
+from .collector import Groups, health_families, judged_services, service_families
 from .config import Settings
-from .families import COUNT, FLAG, SERVICE_LABELS
+from .families import COUNT, FLAG, SERVICE_LABELS, of_groups
 from .snapshot import Snapshot
 from .sources.base import MICROS, Judged
 
@@ -235,7 +235,7 @@ def service_exposition(groups: Groups, prefix: str) -> Iterator[bytes]:
         rows.append(own)
         labels.append(_Labels(configured.source.project, services, own, configured.source.info_labels))
     headers = _headers(groups, prefix)
-    families = service_families_of(groups)
+    families = of_groups(groups)
     for family, (header, name) in zip(families, headers):
         yield header.encode()
         for (configured, services), own, label in zip(groups, rows, labels):

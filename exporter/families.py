@@ -67,7 +67,7 @@ INFO_HELP = "Descriptive fields of the service, in labels that differ by project
 
 
 @lru_cache(maxsize=16)
-def service_families(sources: tuple[Source, ...]) -> tuple[Family, ...]:
+def declared(sources: tuple[Source, ...]) -> tuple[Family, ...]:
     """The common families, then each family a source adds, in the sources' order; two sources
     adding the same family must declare it alike."""
     projects = tuple(s.project for s in sources)
@@ -87,8 +87,9 @@ def service_families(sources: tuple[Source, ...]) -> tuple[Family, ...]:
     return tuple(families)
 
 
-def sources_of(groups: Sequence[tuple[Any, list[Judged]]]) -> tuple[Source, ...]:
-    return tuple(configured.source for configured, _ in groups)
+def of_groups(groups: Sequence[tuple[Any, list[Judged]]]) -> tuple[Family, ...]:
+    """The per-service families of the sources in `groups` ((configured source, judged rows) pairs)."""
+    return declared(tuple(configured.source for configured, _ in groups))
 
 
-__all__ = ["COUNT", "FLAG", "SECONDS", "SERVICE_LABELS", "Family", "service_families", "INFO_NAME", "INFO_HELP"]
+__all__ = ["COUNT", "FLAG", "SECONDS", "SERVICE_LABELS", "Family", "declared", "of_groups", "INFO_NAME", "INFO_HELP"]
