@@ -60,7 +60,27 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-class MariaDB:
+class ChildServer:
+    """A server process the tests started (`self.proc`): stopped, or hung and resumed, by its pid."""
+
+    proc: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self.proc:
+            self.resume()
+            terminate(self.proc)
+        self.proc = None
+
+    def pause(self) -> None:
+        """The server keeps its sockets open and accepts, but answers nothing: a hung server."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+
+class MariaDB(ChildServer):
     def __init__(self, base: pathlib.Path):
         ensure_installed()
         self.base = base
@@ -99,23 +119,9 @@ class MariaDB:
                 time.sleep(0.1)
         raise RuntimeError("mariadbd did not start within 60 s")
 
-    def stop(self) -> None:
-        if self.proc:
-            self.resume()
-            terminate(self.proc)
-        self.proc = None
-
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def pause(self) -> None:
-        """The server keeps its sockets open but answers nothing: a hung database."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
 
     # -- access ------------------------------------------------------------------------------
 
@@ -148,6 +154,12 @@ class MariaDB:
 
     def create_user(self, user: str = USER, password: str = PASSWORD) -> None:
         self.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%%' IDENTIFIED BY %s", (password,))
+
+    def empty_database(self, name: str, grant_to: str = USER) -> None:
+        """A fresh database with no table, all of it granted to `grant_to` (for a project's own tool to fill)."""
+        self.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        self.execute(f"CREATE DATABASE `{name}`")
+        self.execute(f"GRANT ALL ON `{name}`.* TO '{grant_to}'@'%'")
 
     def create_database(self, name: str, schema: str, grant_to: str | None = USER) -> None:
         """A fresh database with a project's DDL: schema 'services' (a Nova cell), 'api' (Nova's API database),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -13,7 +12,7 @@ from contextlib import closing
 
 import pytest
 
-from mariadb import free_port, terminate
+from mariadb import ChildServer, free_port
 
 
 def _binary() -> str | None:
@@ -33,7 +32,7 @@ def ensure_installed() -> str:
     return binary
 
 
-class Memcached:
+class Memcached(ChildServer):
     def __init__(self):
         self.binary = ensure_installed()
         self.port = free_port()
@@ -60,19 +59,6 @@ class Memcached:
                 time.sleep(0.05)
         raise RuntimeError("memcached did not start within 10 s")
 
-    def stop(self) -> None:
-        if self.proc:
-            self.resume()
-            terminate(self.proc)
-        self.proc = None
-
-    def pause(self) -> None:
-        """It keeps its socket open and accepts, but answers nothing: a hung memcached."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
 
     def flush(self) -> None:
         with closing(socket.create_connection(("127.0.0.1", self.port), timeout=5)) as sock:

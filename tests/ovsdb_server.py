@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -20,7 +19,7 @@ import ovs.jsonrpc
 import ovs.stream
 import pytest
 
-from mariadb import free_port, terminate
+from mariadb import ChildServer, free_port
 
 SCHEMAS = pathlib.Path("/usr/share/ovn")
 DATABASES = {"nb": ("OVN_Northbound", "ovn-nb.ovsschema"), "sb": ("OVN_Southbound", "ovn-sb.ovsschema")}
@@ -75,7 +74,7 @@ def make_pki(folder: pathlib.Path, name: str = "ovn") -> Pki:
                                       "client-cert.pem")))
 
 
-class OvsdbServer:
+class OvsdbServer(ChildServer):
     """One OVN database ("nb" or "sb") served by its own ovsdb-server."""
 
     def __init__(self, base: pathlib.Path, kind: str, pki: Pki | None = None):
@@ -123,19 +122,6 @@ class OvsdbServer:
                 time.sleep(0.05)
         raise RuntimeError("ovsdb-server did not start within 30 s")
 
-    def stop(self) -> None:
-        if self.proc:
-            self.resume()
-            terminate(self.proc)
-        self.proc = None
-
-    def pause(self) -> None:
-        """The server keeps its sockets open but answers nothing: a hung database."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
 
     def transact(self, ops: list[dict]) -> list:
         """One transaction over the unix socket; the operations' results (an operation's error raises)."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 from contextlib import closing
 from dataclasses import dataclass
 
+import oracles
 import random_clouds
 
 from exporter.sources.nova.tables import CELL0_UUID
@@ -49,12 +49,7 @@ class NovaDeployment:
 
     def _manage(self, conf: pathlib.Path, *args: str) -> str:
         env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING="true")  # threading mode: no eventlet noise
-        done = subprocess.run([self.nova_manage, "--config-file", str(conf), *args], env=env,
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"nova-manage {' '.join(args[:2])} failed ({done.returncode}):\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done.stdout
+        return oracles.run_tool([self.nova_manage, "--config-file", str(conf), *args], timeout=300, env=env)
 
     def _setup_conf(self, local: str) -> pathlib.Path:
         path = self.workdir / f"setup-{local}.conf"
@@ -64,9 +59,7 @@ class NovaDeployment:
 
     def create(self) -> None:
         for db in (self.api_database, "conf_cell0", "conf_cell1", "conf_cell2"):
-            self.mariadb.execute(f"DROP DATABASE IF EXISTS `{db}`")
-            self.mariadb.execute(f"CREATE DATABASE `{db}`")
-            self.mariadb.execute(f"GRANT ALL ON `{db}`.* TO 'nova'@'%'")
+            self.mariadb.empty_database(db)
         conf1, conf2 = self._setup_conf("conf_cell1"), self._setup_conf("conf_cell2")
         self._manage(conf1, "api_db", "sync")
         self._manage(conf1, "cell_v2", "map_cell0", "--database_connection", self.mariadb.url("conf_cell0"))

@@ -58,6 +58,16 @@ def tool(name: str) -> pathlib.Path:
     return venv_dir() / "bin" / name
 
 
+def run_tool(command: list[str], timeout: float, env: dict | None = None) -> str:
+    """A project's own tool (its db sync, its manage command): its output, or a failure that shows it."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        name = pathlib.Path(command[0]).name
+        raise RuntimeError(f"{name} {' '.join(command[1:])} failed ({done.returncode}):\n"
+                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
 def _fingerprint() -> str:
     """Changes with the requirements or the pins, so that a changed pin file reinstalls."""
     digest = hashlib.sha256("\n".join(requirements()).encode() + b"\0" + PINS.read_bytes())

@@ -5,8 +5,9 @@ written per cloud (`write_conf`) that both Cinder and the exporter read.
 from __future__ import annotations
 
 import pathlib
-import subprocess
 from contextlib import closing
+
+import oracles
 
 from cinder_random import Cloud
 
@@ -24,21 +25,14 @@ class CinderDeployment:
         return self.mariadb.url(DATABASE)
 
     def create(self) -> None:
-        self.mariadb.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
-        self.mariadb.execute(f"CREATE DATABASE `{DATABASE}`")
-        self.mariadb.execute(f"GRANT ALL ON `{DATABASE}`.* TO 'nova'@'%'")
+        self.mariadb.empty_database(DATABASE)
         conf = self.workdir / "setup-cinder.conf"
         conf.write_text(f"[database]\nconnection = {self.url}\n")
         self.manage(conf, "db", "sync")
 
     def manage(self, conf: pathlib.Path, *args: str) -> str:
         """cinder-manage's output; fails with it when cinder-manage does."""
-        done = subprocess.run([self.cinder_manage, "--config-file", str(conf), *args],
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise RuntimeError(f"cinder-manage {' '.join(args)} failed ({done.returncode}):\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done.stdout
+        return oracles.run_tool([self.cinder_manage, "--config-file", str(conf), *args], timeout=600)
 
     def columns(self) -> list[str]:
         """The columns of `services` as cinder-manage made them."""

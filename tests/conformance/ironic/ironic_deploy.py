@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 import time
 from contextlib import closing
+
+import oracles
 
 DATABASE = "conf_ironic"
 # Columns of `conductors` as `ironic-dbsync upgrade` makes them (ironic/db/sqlalchemy/models.py,
@@ -40,17 +41,11 @@ class IronicDeployment:
 
     def create(self) -> None:
         """A fresh database whose schema is Ironic's: every migration of `ironic-dbsync upgrade`."""
-        self.mariadb.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
-        self.mariadb.execute(f"CREATE DATABASE `{DATABASE}`")
-        self.mariadb.execute(f"GRANT ALL ON `{DATABASE}`.* TO 'nova'@'%'")
+        self.mariadb.empty_database(DATABASE)
         conf = self.write_conf(self.workdir / "dbsync.conf", None)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IRONIC_CONFIG_")}
         started = time.monotonic()
-        done = subprocess.run([self.dbsync, "--config-file", str(conf), "upgrade"], env=env,
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise RuntimeError(f"ironic-dbsync upgrade failed ({done.returncode}):\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        oracles.run_tool([self.dbsync, "--config-file", str(conf), "upgrade"], timeout=600, env=env)
         self.schema_seconds = time.monotonic() - started
 
     def write_conf(self, path: pathlib.Path, heartbeat_timeout: int | None) -> pathlib.Path:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import collections
 import pathlib
-import subprocess
 import time
 from contextlib import closing
+
+import oracles
 
 import neutron_random
 
@@ -33,17 +34,11 @@ class NeutronDeployment:
         return self.mariadb.url(DATABASE)
 
     def create(self) -> None:
-        self.mariadb.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
-        self.mariadb.execute(f"CREATE DATABASE `{DATABASE}`")
-        self.mariadb.execute(f"GRANT ALL ON `{DATABASE}`.* TO 'nova'@'%'")
+        self.mariadb.empty_database(DATABASE)
         conf = self.workdir / "setup.conf"
         conf.write_text(f"[database]\nconnection = {self.url}\n")
         started = time.monotonic()
-        done = subprocess.run([self.db_manage, "--config-file", str(conf), "upgrade", "heads"],
-                              capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise RuntimeError(f"neutron-db-manage upgrade heads failed ({done.returncode}):\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        oracles.run_tool([self.db_manage, "--config-file", str(conf), "upgrade", "heads"], timeout=900)
         self.tally["schema_seconds"] = time.monotonic() - started
 
     def load(self, cloud: neutron_random.Cloud) -> None:
