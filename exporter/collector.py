@@ -99,6 +99,7 @@ def health_families(snapshot: Snapshot, settings: Settings, prefix: str, render_
         duration.add_metric([db.project, db.cell], db.duration)
         if db.up and db.skew is not None:
             skew.add_metric([db.project, db.cell], db.skew)
+        if db.up and db.lists_services:
             duplicates.add_metric([db.project, db.cell], db.duplicates)
     yield up
     yield duration

@@ -27,6 +27,7 @@ class DatabaseHealth:
     disabled: bool = False    # a cell mapping's own disabled flag (its services are still listed)
     skew: float | None = None  # exporter UTC clock minus the database server's, seconds
     duplicates: int = 0       # rows not shown because another row had the same (binary, host)
+    lists_services: bool = True  # False for a database read for something else (topology, a cache, a counter)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def nova_snapshot(now: int, rows: list, cells: list[DatabaseHealth], api: Databa
     """A snapshot of Nova alone, as cells.read makes it: the cells' health, then the API database's."""
     rules = rules or {c.cell: HeartbeatRule.LAST_SEEN_UP for c in cells if c.up}
     context = NovaContext(rules, host_zones or {}, zones_known)
-    return Snapshot(now=now, readings=[Reading(config or NovaConfig(), rows, cells + ([api] if api else []), context)])
+    databases = cells + ([dataclasses.replace(api, lists_services=False)] if api else [])  # as cells.read says it
+    return Snapshot(now=now, readings=[Reading(config or NovaConfig(), rows, databases, context)])
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:

@@ -211,7 +211,9 @@ def test_ml2_ovn_agents_come_from_ovn_and_the_answer_is_whole(mariadb, neutron_d
         dbs.set_nb_cfg(7)
         stamp = to_us(T) // 1000
         dbs.set_chassis([Chassis("ch-1", "cmp-1", nb_cfg=7, nb_cfg_timestamp=stamp),
-                         Chassis("ch-2", "cmp-2", nb_cfg=3, nb_cfg_timestamp=stamp - 76_000)])
+                         Chassis("ch-2", "cmp-2", nb_cfg=3, nb_cfg_timestamp=stamp - 76_000),
+                         # a second chassis of cmp-1's name, older: one series, the other counted
+                         Chassis("ch-1-old", "cmp-1", nb_cfg=3, nb_cfg_timestamp=stamp - 900_000)])
         files = neutron_files(tmp_path, mariadb.url(neutron_db), drivers="ovn",
                               ovn=f"ovn_nb_connection = {dbs.nb.tcp}\novn_sb_connection = {dbs.sb.unix}\n")
         with freeze_time(T):
@@ -225,6 +227,8 @@ def test_ml2_ovn_agents_come_from_ovn_and_the_answer_is_whole(mariadb, neutron_d
                       ("ovn-controller", "cmp-1"): ("up", "OVN Controller agent"),
                       ("ovn-controller", "cmp-2"): ("down", "OVN Controller agent")}
     assert got[("service_exporter_source_partial", frozenset({("project", "neutron"), ("reason", "ovn")}))] == 0.0
+    assert got[("service_exporter_duplicate_rows", frozenset({("project", "neutron"), ("cell", "(ovn_sb)")}))] == 1.0
+    assert ("service_exporter_duplicate_rows", frozenset({("project", "neutron"), ("cell", "(ovn_nb)")})) not in got
     up = {dict(labels)["host"]: value for (name, labels), value in got.items() if name == "service_up"}
     assert up == {"net-1": 1.0, "cmp-1": 1.0, "cmp-2": 0.0}
 

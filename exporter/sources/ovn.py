@@ -217,20 +217,22 @@ class PendingOvn:
                         SB_CELL: ctx.submit(_read, config.sb, SB_DATABASE, SB_SELECTS, deadline)}
 
     def _answer(self, cell: str, future: Future, budget: float) -> tuple[DatabaseHealth, list | None]:
+        lists = cell == SB_CELL  # the agents are the southbound's chassis; the northbound gives nb_cfg
         if not future.done():
             future.cancel()
             return DatabaseHealth(PROJECT, cell, False, time.monotonic() - self.started,
-                                  f"no answer within {budget:g}s"), None
+                                  f"no answer within {budget:g}s", lists_services=lists), None
         duration, result = future.result()
         if isinstance(result, Exception):
-            return DatabaseHealth(PROJECT, cell, False, duration, describe(result)), None
-        return DatabaseHealth(PROJECT, cell, True, duration), result
+            return DatabaseHealth(PROJECT, cell, False, duration, describe(result), lists_services=lists), None
+        return DatabaseHealth(PROJECT, cell, True, duration, lists_services=lists), result
 
     def collect(self, deadline: float, budget: float) -> OvnReading:
         wait(self.futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         (nb, nb_rows), (sb, sb_rows) = (self._answer(c, f, budget) for c, f in self.futures.items())
         if nb_rows is not None and not nb_rows[0]:
-            nb, nb_rows = DatabaseHealth(PROJECT, NB_CELL, False, nb.duration, "NB_Global has no row"), None
+            nb, nb_rows = DatabaseHealth(PROJECT, NB_CELL, False, nb.duration, "NB_Global has no row",
+                                         lists_services=False), None
         if nb_rows is None or sb_rows is None:
             return OvnReading([nb, sb])
         nb_global = nb_rows[0][0]

@@ -166,12 +166,12 @@ def _read_topology(config: NovaConfig, ctx: ReadContext, topology: Topology, dea
     if future in done and future.exception() is None:
         cells, zones = future.result()
         topology.zones = zones
-        return DatabaseHealth(PROJECT, API_CELL, True, duration), cells, zones, True
+        return DatabaseHealth(PROJECT, API_CELL, True, duration, lists_services=False), cells, zones, True
     error = describe(future.exception()) if future in done else "no answer in time"
     future.cancel()
     LOG.warning("API database: %s", error)
     cells = topology.cells if topology.cells is not None else topology.local_cell()
-    return DatabaseHealth(PROJECT, API_CELL, False, duration, error), cells, topology.zones, False
+    return DatabaseHealth(PROJECT, API_CELL, False, duration, error, lists_services=False), cells, topology.zones, False
 
 
 _KEY = itemgetter(ServiceRow._fields.index("binary"), ServiceRow._fields.index("host"))

@@ -96,7 +96,7 @@ class HeartbeatCache:
 
         def failed(why: str) -> tuple[DatabaseHealth, None]:
             LOG.warning("Nova's memcached: %s", why)
-            return DatabaseHealth(PROJECT, CACHE_CELL, False, time.monotonic() - started, why), None
+            return DatabaseHealth(PROJECT, CACHE_CELL, False, time.monotonic() - started, why, lists_services=False), None
 
         if self._pending is not None and not self._pending.done():
             # pymemcache has no socket timeout: a hung server holds its thread until it answers, and
@@ -111,7 +111,7 @@ class HeartbeatCache:
             return failed(f"no answer within {limit:g}s")
         if future.exception() is not None:
             return failed(describe(future.exception()))
-        return DatabaseHealth(PROJECT, CACHE_CELL, True, time.monotonic() - started), future.result()
+        return DatabaseHealth(PROJECT, CACHE_CELL, True, time.monotonic() - started, lists_services=False), future.result()
 
 
 def _close(client, python_memcached: bool) -> None:
