@@ -155,14 +155,17 @@ def parse(conf: cfg.ConfigOpts, argv: list[str], sources: Sequence[Source],
 
 
 def check_values(conf: cfg.ConfigOpts, groups: dict[str | None, list[cfg.Opt]]) -> None:
-    """oslo.config checks types and choices lazily, at the first read of an option: force it now."""
-    try:
-        for group, opts in groups.items():
-            node = conf[group] if group else conf
-            for opt in opts:
+    """oslo.config checks types and choices lazily, at the first read of an option: force it now.
+    The error names the option and says why; oslo's own text also prints an internal LocationInfo."""
+    for group, opts in groups.items():
+        node = conf[group] if group else conf
+        for opt in opts:
+            try:
                 getattr(node, opt.dest)
-    except (cfg.ConfigFileValueError, ValueError) as exc:
-        raise ConfigError(f"invalid value in the configuration: {exc}") from None
+            except (cfg.ConfigFileValueError, ValueError) as exc:
+                why = str(exc).rpartition("is not valid: ")[2]
+                raise ConfigError(f"invalid value in the configuration: [{group or 'DEFAULT'}] {opt.dest}: "
+                                  f"{why}") from None
 
 
 def settings_from(conf: cfg.ConfigOpts, sources: Sequence[Source]) -> Settings:
