@@ -1,4 +1,5 @@
 """python3 -m bench {run,soak,whatif,projects,attacks,report}: see bench/RESULTS.md for what each measures."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--driver", choices=("mysqldb", "pymysql"), default="mysqldb")
     whatif = commands.add_parser("whatif", help="changes proposed outside bench/, patched in and measured")
     whatif.add_argument("--sizes", default="10000,100000")
-    projects_cmd = commands.add_parser("projects", help="Nova alone and with the other projects beside it; cost per row")
+    projects_cmd = commands.add_parser(
+        "projects", help="Nova alone and with the other projects beside it; cost per row"
+    )
     projects_cmd.add_argument("--baseline", help="a git revision whose exporter serves Nova alone too, side by side")
     attacks = commands.add_parser("attacks", help="the HTTP attacks at full size while a normal scrape is timed")
     attacks.add_argument("--baseline", help="a git revision whose exporter is attacked too, side by side")
@@ -56,10 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                 if unknown:
                     parser.error(f"unknown sizes {unknown}: choose among {sorted(runner.SIZES)}")
                 machine = report.machine(db)
-                results = runner.run(db, workdir, sizes, not args.no_nova, args.profile_at or None,
-                                     args.profile_seconds, log)
-                results.update(machine=machine, seconds=time.monotonic() - started,
-                               command="python3 -m bench " + shlex.join(argv))
+                results = runner.run(
+                    db, workdir, sizes, not args.no_nova, args.profile_at or None, args.profile_seconds, log
+                )
+                results.update(
+                    machine=machine, seconds=time.monotonic() - started, command="python3 -m bench " + shlex.join(argv)
+                )
                 report.save("run", results)
             elif args.command == "projects":
                 from . import projects
@@ -86,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             db.stop()
     report.write()
-    log(f"done in {time.monotonic() - started:.0f} s; see {report.RESULTS_MD.relative_to(pathlib.Path.cwd())}"
-        if report.RESULTS_MD.is_relative_to(pathlib.Path.cwd()) else "done")
+    log(
+        f"done in {time.monotonic() - started:.0f} s; see {report.RESULTS_MD.relative_to(pathlib.Path.cwd())}"
+        if report.RESULTS_MD.is_relative_to(pathlib.Path.cwd())
+        else "done"
+    )
     return 0
 
 

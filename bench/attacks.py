@@ -1,11 +1,12 @@
 """python3 -m bench attacks: the attacks of tests/test_attacks.py at full size and default limits,
 against `serve` in its own process, while a normal scrape (gzip, as Prometheus makes it) is timed;
 RSS and threads sampled during each attack and measured after it. With --baseline REV, the same
-against the exporter of that revision (its exporter/ folder taken from git), side by side.
+against the exporter of that revision (its openstack_service_exporter/ folder taken from git), side by side.
 
 Clouds: 10,000 services in 10 cells (every attack's normal scrape), 40,000 in 20 cells (the stalled
 readers, as in the tests).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,8 @@ from .scrapes import scrape
 from .servers import REPO, Exporter, free_port, proc_status, write_conf
 from .stats import Stats
 
-WINDOW = 8.0        # seconds each attack runs
-AFTER = 10.0        # seconds left to the process to come back after it (its idle workers end after 5)
+WINDOW = 8.0  # seconds each attack runs
+AFTER = 10.0  # seconds left to the process to come back after it (its idle workers end after 5)
 NORMAL_SCRAPES = 7  # timed during each attack, paced
 
 
@@ -130,18 +131,21 @@ class StalledReaders(Attack):
             self.stop.wait(WINDOW * 2)
 
 
-ATTACKS = {"header flood (20 x 6.4 MB a second)": (HeaderFlood, 10_000),
-           "1,000 idle + 200 one-byte-a-second connections": (IdleAndSlow, 10_000),
-           "20 stalled plain-text readers": (StalledReaders, 10_000),
-           "20 stalled plain-text readers (40,000 services)": (StalledReaders, 40_000)}
+ATTACKS = {
+    "header flood (20 x 6.4 MB a second)": (HeaderFlood, 10_000),
+    "1,000 idle + 200 one-byte-a-second connections": (IdleAndSlow, 10_000),
+    "20 stalled plain-text readers": (StalledReaders, 10_000),
+    "20 stalled plain-text readers (40,000 services)": (StalledReaders, 40_000),
+}
 
 
 def tree_of(revision: str, workdir: pathlib.Path) -> pathlib.Path:
-    """The exporter/ folder of a revision, in a folder of its own."""
+    """The exporter/ folder of a revision (its name before 0.2.0), in a folder of its own."""
     tree = workdir / f"tree-{revision}"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "exporter"], check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, "exporter"], check=True, capture_output=True
+    ).stdout
     (workdir / "tree.tar").write_bytes(archive)
     with tarfile.open(workdir / "tree.tar") as tar:
         tar.extractall(tree)
@@ -195,11 +199,21 @@ def one_attack(db, workdir: pathlib.Path, cloud, label: str, attack_class, tree:
             sampler.join()
         time.sleep(AFTER)
         after = proc_status(exporter.pid)
-        log(f"  {label}: quiet {quiet.median * 1000:.0f} ms, during "
+        log(
+            f"  {label}: quiet {quiet.median * 1000:.0f} ms, during "
             f"{during.median * 1000 if during else float('nan'):.0f} ms, peak {peak.get('rss_kb', 0) / 1024:.0f} MB "
-            f"{peak.get('threads')} threads")
-        return {"attack": label, "services": cloud.size, "quiet": quiet, "during": during, "errors": errors,
-                "before": before, "peak": peak, "after": after}
+            f"{peak.get('threads')} threads"
+        )
+        return {
+            "attack": label,
+            "services": cloud.size,
+            "quiet": quiet,
+            "during": during,
+            "errors": errors,
+            "before": before,
+            "peak": peak,
+            "after": after,
+        }
 
 
 def attacks(db, workdir: pathlib.Path, baseline: str | None, log) -> dict:

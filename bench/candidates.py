@@ -6,6 +6,7 @@ documented limits set as close to the exporter's as it allows (bench/FRONTDOOR.m
 - 20 requests of 100 header lines of 64 KiB at once: peak RSS, and what the clients got;
 - one connection sending one byte of a header a second: whether it is closed within 20 s.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,7 @@ make_server("127.0.0.1", PORT, app, server_class=S, handler_class=H).serve_forev
     "aiohttp (the exporter's FrontDoor)": """
 import asyncio
 from aiohttp import web
-from exporter.server import HTTPServer
+from openstack_service_exporter.server import HTTPServer
 async def app(request):
     return web.Response(body=BODY)
 HTTPServer(app, "127.0.0.1", PORT).serve_forever()
@@ -44,7 +45,8 @@ HTTPServer(app, "127.0.0.1", PORT).serve_forever()
 import uvicorn
 async def app(scope, receive, send):
     if scope["type"] != "http": return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(BODY)).encode())]})
+    headers = [(b"content-length", str(len(BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": BODY})
 uvicorn.run(app, host="127.0.0.1", port=PORT, http="h11", log_level="warning", limit_concurrency=512,
             timeout_keep_alive=75, h11_max_incomplete_event_size=32768)
@@ -55,7 +57,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 async def app(scope, receive, send):
     if scope["type"] != "http": return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(BODY)).encode())]})
+    headers = [(b"content-length", str(len(BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": BODY})
 c = Config(); c.bind = [f"127.0.0.1:{PORT}"]; c.h11_max_incomplete_size = 32768; c.read_timeout = 10
 asyncio.run(serve(app, c))
@@ -72,8 +75,11 @@ s.start()
 
 
 def start(code: str, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", f"PORT = {port}; BODY = b'x' * {BODY}\n" + code],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"PORT = {port}; BODY = b'x' * {BODY}\n" + code],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
@@ -139,7 +145,7 @@ def slowloris(port: int) -> float | None:
                 s.settimeout(1)
                 if s.recv(64) == b"":
                     return time.monotonic() - started
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return time.monotonic() - started
@@ -159,7 +165,11 @@ def main(names: list[str] | None = None) -> None:
             continue
         try:
             quiet = proc_status(proc.pid)
-            result = {"quiet_rss_kb": quiet["VmRSS"], "quiet_threads": quiet["Threads"], "idle_1000": idle(port, proc.pid)}
+            result = {
+                "quiet_rss_kb": quiet["VmRSS"],
+                "quiet_threads": quiet["Threads"],
+                "idle_1000": idle(port, proc.pid),
+            }
             time.sleep(1)
             result["flood"] = flood(port, proc.pid)
             result["slowloris_closed_after_s"] = slowloris(port)

@@ -1,4 +1,5 @@
 """What reading the same rows costs without the exporter: the C client, the bare drivers."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,7 +9,7 @@ from contextlib import ExitStack, closing
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from exporter.sources.nova import tables as nova_db
+from openstack_service_exporter.sources.nova import tables as nova_db
 
 from .stats import Stats, timed
 
@@ -33,8 +34,11 @@ def c_client(socket: str, databases: list[str], sql: str, runs: int) -> tuple[St
     script = " ".join(f"USE `{db}`; {sql};" for db in databases)
 
     def run(text: str):
-        subprocess.run([exe, "--no-defaults", f"--socket={socket}", "-uroot", "--batch", "-e", text],
-                       stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [exe, "--no-defaults", f"--socket={socket}", "-uroot", "--batch", "-e", text],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
 
     return timed(lambda: run(script), runs), timed(lambda: run("SELECT 1"), runs)
 
@@ -59,14 +63,16 @@ def connectors(port: int, user: str, password: str) -> dict:
     out = {}
     import pymysql
 
-    out["PyMySQL"] = lambda db: pymysql.connect(host="127.0.0.1", port=port, user=user, password=password,
-                                                database=db, charset="utf8mb4")
+    out["PyMySQL"] = lambda db: pymysql.connect(
+        host="127.0.0.1", port=port, user=user, password=password, database=db, charset="utf8mb4"
+    )
     try:
         import MySQLdb
     except ImportError:
         return out
-    out["mysqlclient"] = lambda db: MySQLdb.connect(host="127.0.0.1", port=port, user=user, password=password,
-                                                    database=db, charset="utf8mb4")
+    out["mysqlclient"] = lambda db: MySQLdb.connect(
+        host="127.0.0.1", port=port, user=user, password=password, database=db, charset="utf8mb4"
+    )
     return out
 
 

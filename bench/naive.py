@@ -5,6 +5,7 @@ prometheus_client's GaugeMetricFamily / CounterMetricFamily / InfoMetricFamily, 
 and gzip at level 6 (what prometheus_client's own HTTP handler uses). The same families, labels
 and zones as the exporter's, so that both do the same work.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -18,11 +19,13 @@ LABELS = ["cell", "binary", "host", "zone"]
 SERVICES_SQL = sa.text(
     "SELECT host, `binary`, topic, report_count, disabled, disabled_reason, forced_down, version, uuid,"
     " created_at, last_seen_up FROM services WHERE deleted = 0"
-    " AND (`binary` IS NULL OR `binary` NOT IN ('nova-osapi_compute', 'nova-metadata')) ORDER BY id")
+    " AND (`binary` IS NULL OR `binary` NOT IN ('nova-osapi_compute', 'nova-metadata')) ORDER BY id"
+)
 CELLS_SQL = sa.text("SELECT name, database_connection FROM cell_mappings ORDER BY id")
 ZONES_SQL = sa.text(
     "SELECT h.host, m.value FROM aggregate_hosts h JOIN aggregate_metadata m ON m.aggregate_id = h.aggregate_id"
-    " WHERE m.`key` = 'availability_zone'")
+    " WHERE m.`key` = 'availability_zone'"
+)
 EPOCH = datetime.datetime(1970, 1, 1)
 
 
@@ -50,22 +53,24 @@ class NaiveExporter:
             zones: dict[str, set[str]] = {}
             for host, zone in conn.execute(ZONES_SQL):
                 zones.setdefault(host, set()).add(zone)
-        families = [GaugeMetricFamily("service_up", "1 when Nova would call the service up.", labels=LABELS),
-                    GaugeMetricFamily("service_heartbeat_age_seconds", "Seconds since the heartbeat.", labels=LABELS),
-                    GaugeMetricFamily("service_last_seen_timestamp_seconds", "Unix time of the heartbeat.",
-                                      labels=LABELS),
-                    GaugeMetricFamily("service_disabled", "1 when disabled.", labels=LABELS),
-                    GaugeMetricFamily("service_forced_down", "1 when forced down.", labels=LABELS)]
+        families = [
+            GaugeMetricFamily("service_up", "1 when Nova would call the service up.", labels=LABELS),
+            GaugeMetricFamily("service_heartbeat_age_seconds", "Seconds since the heartbeat.", labels=LABELS),
+            GaugeMetricFamily("service_last_seen_timestamp_seconds", "Unix time of the heartbeat.", labels=LABELS),
+            GaugeMetricFamily("service_disabled", "1 when disabled.", labels=LABELS),
+            GaugeMetricFamily("service_forced_down", "1 when forced down.", labels=LABELS),
+        ]
         reports = CounterMetricFamily("service_reports", "Heartbeats written.", labels=LABELS)
-        info = InfoMetricFamily("service", "Descriptive fields.", labels=LABELS + ["topic", "uuid", "version",
-                                                                                 "disabled_reason"])
+        info = InfoMetricFamily(
+            "service", "Descriptive fields.", labels=LABELS + ["topic", "uuid", "version", "disabled_reason"]
+        )
         for name, url in mappings:
             engine = self.cells.get(url)
             if engine is None:
                 engine = self.cells[url] = sa.create_engine(url)
             with engine.connect() as conn:
                 rows = conn.execute(SERVICES_SQL).all()
-            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
             for r in rows:
                 zone = (",".join(sorted(zones.get(r.host, ()))) or "nova") if r.topic == "compute" else "internal"
                 labels = [name, r.binary or "", r.host or "", zone]
@@ -78,7 +83,8 @@ class NaiveExporter:
                 families[3].add_metric(labels, 1.0 if r.disabled else 0.0)
                 families[4].add_metric(labels, 1.0 if r.forced_down else 0.0)
                 reports.add_metric(labels, r.report_count)
-                info.add_metric(labels + [r.topic or "", r.uuid or "", str(r.version or ""), r.disabled_reason or ""],
-                                {})
+                info.add_metric(
+                    labels + [r.topic or "", r.uuid or "", str(r.version or ""), r.disabled_reason or ""], {}
+                )
         body = generate_latest(_Registry(families + [reports, info]))
         return gzip.compress(body, compresslevel=6)

@@ -1,4 +1,5 @@
 """Nova's own GET /os-services on the bench databases, run by Nova 34.0.0 in its venv."""
+
 from __future__ import annotations
 
 import json
@@ -51,12 +52,16 @@ connection = {api_url}
     return path
 
 
-def list_services(python: pathlib.Path, conf: pathlib.Path, repeat: int, warmup: int = 1,
-                  timeout: float = 1200) -> dict:
+def list_services(
+    python: pathlib.Path, conf: pathlib.Path, repeat: int, warmup: int = 1, timeout: float = 1200
+) -> dict:
     """Nova's timings: {"stats": Stats, "services": N, "up": N, "bytes": N}."""
-    done = subprocess.run([str(python), "-I", str(SIDE), "--config-file", str(conf), "--repeat", str(repeat),
-                           "--warmup", str(warmup)],
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(python), "-I", str(SIDE), "--config-file", str(conf), "--repeat", str(repeat), "--warmup", str(warmup)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"Nova's listing failed: {done.stdout[-1000:]} {done.stderr[-2000:]}")

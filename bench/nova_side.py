@@ -9,13 +9,16 @@ zones set from the aggregates, and each service judged by the servicegroup DB dr
 
 Prints one JSON object: {"seconds": [...], "services": N, "up": N, "bytes": N}.
 """
+
 import argparse
 import json
 import sys
 import time
 
 # NOTE: as Nova's own WSGI entry point of the compute API does (nova/wsgi/osapi_compute.py).
-from nova import monkey_patch; monkey_patch.patch(backend="threading")  # noqa: E402,E702
+from nova import monkey_patch
+
+monkey_patch.patch(backend="threading")  # noqa: E402,E702
 
 
 def main() -> int:
@@ -36,10 +39,12 @@ def main() -> int:
 
     seconds, body = [], b""
     for _ in range(args.warmup + args.repeat):  # warm-up requests fill Nova's engines and caches
-        request = webob.Request.blank("/os-services", headers={"OpenStack-API-Version": "compute 2.11",
-                                                               "Accept": "application/json"})
+        request = webob.Request.blank(
+            "/os-services", headers={"OpenStack-API-Version": "compute 2.11", "Accept": "application/json"}
+        )
         request.environ["nova.context"] = context.RequestContext(
-            user_id="bench", project_id="bench", roles=["admin", "member", "reader"], is_admin=True)
+            user_id="bench", project_id="bench", roles=["admin", "member", "reader"], is_admin=True
+        )
         started = time.perf_counter()
         response = request.get_response(router)
         body = response.body
@@ -48,8 +53,16 @@ def main() -> int:
             print(json.dumps({"error": f"HTTP {response.status}: {body[:500].decode(errors='replace')}"}))
             return 1
     services = json.loads(body)["services"]
-    print(json.dumps({"seconds": seconds[args.warmup:], "services": len(services),
-                      "up": sum(s["state"] == "up" for s in services), "bytes": len(body)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds[args.warmup :],
+                "services": len(services),
+                "up": sum(s["state"] == "up" for s in services),
+                "bytes": len(body),
+            }
+        )
+    )
     return 0
 
 

@@ -4,13 +4,14 @@
 
 OVN: a private northbound and southbound ovsdb-server (tests/ovsdb_server.py) with N chassis as
 ovn-controller leaves them (other_config as OVN 23+ writes it, a metadata agent on each), read with
-exporter.sources.ovn (one connection per database per reading) and judged. SQL: a private MariaDB
+openstack_service_exporter.sources.ovn (one connection per database per reading) and judged. SQL: a private MariaDB
 (tests/mariadb.py) with N rows in Neutron's `agents` table (its schema file; that half is skipped when
 the file is absent), read with the core's read_table and judged by Neutron's inclusive rule.
 --idl also times what a maintained monitor would start with: the `ovs` IDL's first full read of the
 same chassis (its JSON parser is pure Python without a libopenvswitch build), and its cache read.
 Prints the median of --repeat readings of each, in milliseconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,29 +26,53 @@ import uuid
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from exporter.config import Settings  # noqa: E402
-from exporter.sources.ovsdb import Remote  # noqa: E402
-from exporter.reader import ReadContext, wall_clock_us  # noqa: E402
-from exporter.sources import ovn  # noqa: E402
 from ovsdb_server import Chassis, OvnDatabases  # noqa: E402
 
+from openstack_service_exporter.config import Settings  # noqa: E402
+from openstack_service_exporter.reader import ReadContext, wall_clock_us  # noqa: E402
+from openstack_service_exporter.sources import ovn  # noqa: E402
+from openstack_service_exporter.sources.ovsdb import Remote  # noqa: E402
+
 OTHER_CONFIG = {  # what ovn-controller 23.x writes, plus Neutron's cms options on a gateway
-    "ovn-cms-options": "enable-chassis-as-gw,availability-zones=az1:az2", "ovn-bridge-mappings": "physnet1:br-ex",
-    "datapath-type": "system", "is-interconnect": "false", "ovn-chassis-mac-mappings": "",
+    "ovn-cms-options": "enable-chassis-as-gw,availability-zones=az1:az2",
+    "ovn-bridge-mappings": "physnet1:br-ex",
+    "datapath-type": "system",
+    "is-interconnect": "false",
+    "ovn-chassis-mac-mappings": "",
     "iface-types": "afxdp,afxdp-nonpmd,bareudp,erspan,geneve,gre,gtpu,internal,ip6erspan,ip6gre,lisp,patch,srv6,"
-                   "stt,system,tap,vxlan", "ovn-enable-lflow-cache": "true", "ovn-limit-lflow-cache": "",
-    "ovn-memlimit-lflow-cache-kb": "", "ovn-monitor-all": "false", "ovn-trim-limit-lflow-cache": "",
-    "ovn-trim-timeout-ms": "", "ovn-trim-wmark-perc-lflow-cache": "", "port-up-notif": "true",
-    "fdb-timestamp": "true", "ls-dpg-column": "true", "mac-binding-timestamp": "true", "ct-no-masked-label": "true",
-    "ovn-ct-lb-related": "true", "ct-commit-nat-v2": "true", "ct-commit-to-zone": "true", "ct-next-zone": "true",
+    "stt,system,tap,vxlan",
+    "ovn-enable-lflow-cache": "true",
+    "ovn-limit-lflow-cache": "",
+    "ovn-memlimit-lflow-cache-kb": "",
+    "ovn-monitor-all": "false",
+    "ovn-trim-limit-lflow-cache": "",
+    "ovn-trim-timeout-ms": "",
+    "ovn-trim-wmark-perc-lflow-cache": "",
+    "port-up-notif": "true",
+    "fdb-timestamp": "true",
+    "ls-dpg-column": "true",
+    "mac-binding-timestamp": "true",
+    "ct-no-masked-label": "true",
+    "ovn-ct-lb-related": "true",
+    "ct-commit-nat-v2": "true",
+    "ct-commit-to-zone": "true",
+    "ct-next-zone": "true",
 }
 NOW_MS = int(time.time() * 1000)
 
 
 def chassis(n: int) -> list[Chassis]:
-    return [Chassis(str(uuid.uuid4()), f"compute-{i}.example.org", 100, NOW_MS - i,
-                    {ovn.METADATA_ID: str(uuid.uuid4()), ovn.METADATA_CFG: "100"}, dict(OTHER_CONFIG))
-            for i in range(n)]
+    return [
+        Chassis(
+            str(uuid.uuid4()),
+            f"compute-{i}.example.org",
+            100,
+            NOW_MS - i,
+            {ovn.METADATA_ID: str(uuid.uuid4()), ovn.METADATA_CFG: "100"},
+            dict(OTHER_CONFIG),
+        )
+        for i in range(n)
+    ]
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -68,8 +93,12 @@ def bench_ovn(base: pathlib.Path, n: int, repeat: int, ctx: ReadContext, idl: bo
         read_ms, reading = timed(lambda: config.read(ctx, time.monotonic() + 30, 30), repeat)
         assert reading.complete and len(reading.rows) == 2 * n, reading.databases
         judge_ms, _ = timed(lambda: ovn.judge(reading.rows, wall_clock_us(), 75), repeat)
-        out = {"agents": len(reading.rows), "read_ms": read_ms, "judge_ms": judge_ms,
-               "sb_ms": reading.databases[1].duration * 1000}
+        out = {
+            "agents": len(reading.rows),
+            "read_ms": read_ms,
+            "judge_ms": judge_ms,
+            "sb_ms": reading.databases[1].duration * 1000,
+        }
         if idl:
             out.update(idl_first_read(dbs.sb.tcp))
         return out
@@ -82,6 +111,7 @@ def idl_first_read(remote: str) -> dict:
     import ovs.jsonrpc
     import ovs.poller
     import ovs.stream
+
     started = time.perf_counter()
     _, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote))
     conn = ovs.jsonrpc.Connection(stream)
@@ -99,10 +129,22 @@ def idl_first_read(remote: str) -> dict:
             poller.block()
         first = time.perf_counter() - started
         started = time.perf_counter()
-        rows = [(r.name, r.nb_cfg, r.nb_cfg_timestamp, dict(r.external_ids), r.chassis[0].hostname,
-                 dict(r.chassis[0].other_config)) for r in idl.tables["Chassis_Private"].rows.values()]
-        return {"idl_first_read_ms": first * 1000, "idl_cache_read_ms": (time.perf_counter() - started) * 1000,
-                "idl_rows": len(rows)}
+        rows = [
+            (
+                r.name,
+                r.nb_cfg,
+                r.nb_cfg_timestamp,
+                dict(r.external_ids),
+                r.chassis[0].hostname,
+                dict(r.chassis[0].other_config),
+            )
+            for r in idl.tables["Chassis_Private"].rows.values()
+        ]
+        return {
+            "idl_first_read_ms": first * 1000,
+            "idl_cache_read_ms": (time.perf_counter() - started) * 1000,
+            "idl_rows": len(rows),
+        }
     finally:
         idl.close()
 
@@ -110,8 +152,10 @@ def idl_first_read(remote: str) -> dict:
 class AgentsQuery:
     """Neutron's agents columns, as the Neutron source reads them (times as naive UTC)."""
 
-    sql = ("SELECT id, agent_type, `binary`, topic, host, availability_zone, admin_state_up, created_at, "
-           "started_at, heartbeat_timestamp FROM agents ORDER BY created_at, id")
+    sql = (
+        "SELECT id, agent_type, `binary`, topic, host, availability_zone, admin_state_up, created_at, "
+        "started_at, heartbeat_timestamp FROM agents ORDER BY created_at, id"
+    )
 
     def prepare(self, conn, dialect):
         return self.sql
@@ -126,18 +170,36 @@ def bench_sql(base: pathlib.Path, n: int, repeat: int, schema: pathlib.Path, ctx
     from mariadb import split_statements
 
     from .servers import start_mariadb
+
     server = start_mariadb(base / "mariadb")
     try:
         server.execute("CREATE DATABASE neutron")
         for statement in split_statements(schema.read_text()):
             server.execute(statement, database="neutron")
         now = datetime.datetime.utcnow().replace(microsecond=0)
-        rows = [(str(uuid.uuid4()), "Open vSwitch agent", "neutron-openvswitch-agent", "N/A",
-                 f"compute-{i}.example.org", None, 1, now, now, now, "{}") for i in range(n)]
+        rows = [
+            (
+                str(uuid.uuid4()),
+                "Open vSwitch agent",
+                "neutron-openvswitch-agent",
+                "N/A",
+                f"compute-{i}.example.org",
+                None,
+                1,
+                now,
+                now,
+                now,
+                "{}",
+            )
+            for i in range(n)
+        ]
         with server.admin("neutron") as conn, conn.cursor() as cur:
-            cur.executemany("INSERT INTO agents (id, agent_type, `binary`, topic, host, availability_zone, "
-                            "admin_state_up, created_at, started_at, heartbeat_timestamp, configurations) "
-                            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
+            cur.executemany(
+                "INSERT INTO agents (id, agent_type, `binary`, topic, host, availability_zone, "
+                "admin_state_up, created_at, started_at, heartbeat_timestamp, configurations) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                rows,
+            )
         server.execute("GRANT SELECT ON neutron.* TO 'nova'@'%'")
         url = server.url("neutron")
         query = AgentsQuery()
@@ -148,6 +210,7 @@ def bench_sql(base: pathlib.Path, n: int, repeat: int, schema: pathlib.Path, ctx
 
         def judge():
             return [(clock - (r[9] - epoch) // datetime.timedelta(microseconds=1)) <= limit for r in result.rows]
+
         judge_ms, _ = timed(judge, repeat)
         return {"agents": n, "read_ms": read_ms, "judge_ms": judge_ms}
     finally:

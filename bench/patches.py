@@ -4,6 +4,7 @@
 the whole body). The others are changes proposed outside bench/, measured before they are made, or
 a setting of `serve` taken back, to measure what it gives.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,8 @@ import sqlalchemy
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from exporter import cli, engines, exposition, http
-from exporter.collector import families
+from openstack_service_exporter import cli, engines, exposition, http
+from openstack_service_exporter.collector import families
 
 
 async def _before_metrics(self, request):

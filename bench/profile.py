@@ -3,6 +3,7 @@ thread holds the GIL (cells are read in worker threads, which an in-thread profi
 the raw stacks are summed per stage of the data's trip and per function. Time spent with the GIL
 released (the C driver waiting on its socket, zlib) is not in it: the in-process stage timings
 of RESULTS.md show that."""
+
 from __future__ import annotations
 
 import collections
@@ -20,8 +21,10 @@ STAGES = (
     ("prometheus_client generate_latest (health families; before: every family)", ("generate_latest",)),
     ("prometheus_client families (before)", ("service_families",)),
     ("verdict: judge (Judged objects)", ("judge",)),
-    ("cell query: driver's fetch, rows made ServiceRows, pool (nova_db.read_services)",
-     ("read_services", "read_db_clock", "_query_cell", "_prepare")),
+    (
+        "cell query: driver's fetch, rows made ServiceRows, pool (nova_db.read_services)",
+        ("read_services", "read_db_clock", "_query_cell", "_prepare"),
+    ),
     ("API database: cells, zones", ("_read_api", "read_host_zones", "read_cell_mappings")),
     ("HTTP server, WSGI", ("handle", "finish_response", "process_request_thread")),
 )
@@ -33,9 +36,26 @@ def record(pid: int, seconds: float, out: pathlib.Path, rate: int = 250) -> subp
     exe = shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("py-spy is not installed: pip install -r bench/requirements.txt")
-    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
-                             "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+            "--gil",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _frames(stack: str) -> list[tuple[str, str]]:

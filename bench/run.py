@@ -4,6 +4,7 @@ For each size: the synthetic cloud, the floors (C client, bare drivers), prometh
 fast writer's rendering of one reading, the naive stack, the exporter over HTTP with each driver
 (and as it was before the fast writer), `list --format json`, and Nova's own GET /os-services.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -12,24 +13,22 @@ import pathlib
 import subprocess
 import time
 
-from exporter import config
-from exporter.sources import SOURCES
-from exporter.collector import families, judged_services
-from exporter.exposition import Renderer, exposition
-from exporter.exposition import render
-from exporter.http import GZIP_LEVEL
-from exporter.reader import Reader
+from openstack_service_exporter import config
+from openstack_service_exporter.collector import families, judged_services
+from openstack_service_exporter.exposition import Renderer, exposition, render
+from openstack_service_exporter.http import GZIP_LEVEL
+from openstack_service_exporter.reader import Reader
+from openstack_service_exporter.sources import SOURCES
 
 from . import floors, nova_api, profile
 from .cloud import Cloud, build, refresh
 from .naive import NaiveExporter
 from .scrapes import measure_exporter, paced, scrape
-from .servers import (DRIVERS, PASSWORD, REPO, USER, Exporter, exporter_command, free_port, proc_status,
-                      write_conf)
+from .servers import DRIVERS, PASSWORD, REPO, USER, Exporter, exporter_command, free_port, proc_status, write_conf
 from .stats import Stats, timed
 
 SIZES = {1000: 1, 10000: 10, 100000: 50}  # services: cells
-RUNS = {1000: 21, 10000: 11, 100000: 5}   # repeats of each timing
+RUNS = {1000: 21, 10000: 11, 100000: 5}  # repeats of each timing
 SLOW_RUNS = {1000: 7, 10000: 5, 100000: 3}  # the slow paths: prometheus_client rendering, naive, before
 LIST_RUNS = {1000: 5, 10000: 3, 100000: 2}
 NOVA_RUNS = {1000: 5, 10000: 3, 100000: 1}
@@ -97,10 +96,14 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
     log(f"{size} services in {cells} cells: built in {time.monotonic() - started:.1f} s")
     runs, slow = RUNS.get(size, 5), SLOW_RUNS.get(size, 3)
     port = free_port()
-    conf = write_conf(workdir / f"exporter-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
-                      port)
-    result: dict = {"size": size, "cells": cells, "rows_written": cloud.rows_written, "states": cloud.states,
-                    "zone_hosts": cloud.zone_hosts}
+    conf = write_conf(workdir / f"exporter-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port)
+    result: dict = {
+        "size": size,
+        "cells": cells,
+        "rows_written": cloud.rows_written,
+        "states": cloud.states,
+        "zone_hosts": cloud.zone_hosts,
+    }
 
     refresh(db, cloud)
     result["floors"] = measure_floors(db, cloud, runs)
@@ -133,8 +136,9 @@ def measure_size(db, workdir: pathlib.Path, size: int, cells: int, nova_python, 
         if nova_python is None or (cache == "dict" and size > NOVA_DICT_MAX):
             continue
         refresh(db, cloud)
-        nova_conf = nova_api.write_nova_conf(workdir / f"nova-{size}-{cache}.conf", db.url(cloud.api_db),
-                                         db.url(cloud.cell_dbs[0]), cache)
+        nova_conf = nova_api.write_nova_conf(
+            workdir / f"nova-{size}-{cache}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), cache
+        )
         _, exporter_up = list_json(conf, "mysqldb", 1)  # the exporter's verdicts, just before Nova's
         got = nova_api.list_services(nova_python, nova_conf, NOVA_RUNS.get(size, 1), NOVA_WARMUP.get(size, 1))
         got["exporter_up"] = exporter_up
@@ -148,21 +152,25 @@ def profile_size(db, workdir: pathlib.Path, size: int, cells: int, seconds: floa
     cloud = build(db, size, cells, db.url)
     refresh(db, cloud)
     port = free_port()
-    conf = write_conf(workdir / f"profile-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
-                      port)
+    conf = write_conf(workdir / f"profile-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port)
     out = {}
-    for label, driver, patches in (("mysqlclient", "mysqldb", ()), ("PyMySQL", "pymysql", ()),
-                                   ("before the fast writer (mysqlclient)", "mysqldb", ("before",))):
+    for label, driver, patches in (
+        ("mysqlclient", "mysqldb", ()),
+        ("PyMySQL", "pymysql", ()),
+        ("before the fast writer (mysqlclient)", "mysqldb", ("before",)),
+    ):
         with Exporter(conf, port, driver, workdir / f"profile-{driver}-{len(patches)}.log", patches) as exporter:
             scrape(port)
-            out[label] = profile.profile_exporter(exporter.pid, lambda: scrape(port), seconds,
-                                                  workdir / f"profile-{driver}-{len(patches)}.txt")
+            out[label] = profile.profile_exporter(
+                exporter.pid, lambda: scrape(port), seconds, workdir / f"profile-{driver}-{len(patches)}.txt"
+            )
         log(f"  profile {label} done")
     return out
 
 
-def run(db, workdir: pathlib.Path, sizes: list[int], with_nova: bool, profile_at: int | None,
-        profile_seconds: float, log) -> dict:
+def run(
+    db, workdir: pathlib.Path, sizes: list[int], with_nova: bool, profile_at: int | None, profile_seconds: float, log
+) -> dict:
     nova_python = None
     if with_nova:
         log("Nova 34.0.0 venv ...")

@@ -1,4 +1,5 @@
 """The exporter measured from outside, as Prometheus sees it: HTTP scrapes, bytes, memory, queries."""
+
 from __future__ import annotations
 
 import gzip
@@ -90,8 +91,12 @@ def measure_exporter(exporter, db, runs: int) -> dict:
     port = exporter.port
     plain = scrape(port, gzipped=False)  # also the first scrape: engines, schema detection
     zipped = scrape(port)
-    out = {"bytes_plain": len(plain), "bytes_gzip": len(zipped), "exposition": summary(plain.decode()),
-           "gzip_matches_plain": gzip.decompress(zipped).count(b"\n") == plain.count(b"\n")}
+    out = {
+        "bytes_plain": len(plain),
+        "bytes_gzip": len(zipped),
+        "exposition": summary(plain.decode()),
+        "gzip_matches_plain": gzip.decompress(zipped).count(b"\n") == plain.count(b"\n"),
+    }
     out["gzip"], out["shared_gzip"] = paced(port, db, runs)
     out["plain"], out["shared_plain"] = paced(port, db, runs, gzipped=False)
 
@@ -105,5 +110,9 @@ def measure_exporter(exporter, db, runs: int) -> dict:
     out["selects_ten_concurrent"] = com_select(db) - before
     status = proc_status(exporter.pid)
     out["peak_rss_kb"], out["rss_kb"], out["threads"], out["fds"] = (
-        status["VmHWM"], status["VmRSS"], status["Threads"], status["fds"])
+        status["VmHWM"],
+        status["VmRSS"],
+        status["Threads"],
+        status["fds"],
+    )
     return out

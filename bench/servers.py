@@ -1,4 +1,5 @@
 """The processes the benchmark starts: a private MariaDB (the tests' own class) and the exporter."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,17 +26,22 @@ def start_mariadb(base: pathlib.Path) -> MariaDB:
     return server
 
 
-def exporter_command(driver: str, patches: tuple[str, ...] = ()) -> list[str]:
+def exporter_command(
+    driver: str, patches: tuple[str, ...] = (), package: str = "openstack_service_exporter"
+) -> list[str]:
     """The exporter's command line. driver "pymysql": MySQLdb is hidden, so that engines.py falls
-    back to PyMySQL; patches: changes put in to measure them (bench/patches.py)."""
+    back to PyMySQL; patches: changes put in to measure them (bench/patches.py); package: the import
+    package (an older revision's tree has `exporter`)."""
     if driver == "mysqldb" and not patches:
-        return [sys.executable, "-m", "exporter"]
+        return [sys.executable, "-m", package]
     code = ["import sys"]
     if driver == "pymysql":
         code.append("sys.modules['MySQLdb'] = None")
     if patches:
         code.append(f"import bench.patches; bench.patches.apply({list(patches)!r})")
-    code.append("from exporter.cli import main; sys.argv[0] = 'openstack-service-exporter'; sys.exit(main())")
+    code.append(
+        "from openstack_service_exporter.cli import main; sys.argv[0] = 'openstack-service-exporter'; sys.exit(main())"
+    )
     return [sys.executable, "-c", "; ".join(code)]
 
 
@@ -61,19 +67,27 @@ log_level = WARNING
 class Exporter:
     """`openstack-service-exporter serve` in its own process, with one driver."""
 
-    def __init__(self, conf: pathlib.Path, port: int, driver: str, log: pathlib.Path, patches: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None, tree: pathlib.Path = REPO):
+    def __init__(
+        self,
+        conf: pathlib.Path,
+        port: int,
+        driver: str,
+        log: pathlib.Path,
+        patches: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        tree: pathlib.Path = REPO,
+    ):
         """tree: the source tree whose exporter runs (another revision's, to compare)."""
         self.conf, self.port, self.driver, self.log, self.patches = conf, port, driver, log, tuple(patches)
         self.tree = tree
         self.env = dict(os.environ, **(env or {}))
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Exporter":
+    def __enter__(self) -> Exporter:
         self._log = open(self.log, "ab")
-        command = exporter_command(self.driver, self.patches) + ["--config-file", str(self.conf), "serve"]
-        self.proc = subprocess.Popen(command, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tree)
+        package = "exporter" if (self.tree / "exporter").is_dir() else "openstack_service_exporter"
+        command = exporter_command(self.driver, self.patches, package) + ["--config-file", str(self.conf), "serve"]
+        self.proc = subprocess.Popen(command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tree)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

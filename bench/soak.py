@@ -2,6 +2,7 @@
 stopped and started again in the middle. Passes when no scrape fails, the exporter's memory does
 not grow from the first to the last 10 seconds (beyond allocator noise), and its file descriptors
 and threads at rest are the same after the run as before it."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,15 +12,14 @@ import time
 
 from .cloud import build, move_cell, refresh
 from .scrapes import scrape
-from .servers import Exporter, com_select, free_port, get, proc_status, start_mariadb, write_conf, \
-    SCRAPE_HEADERS
+from .servers import SCRAPE_HEADERS, Exporter, com_select, free_port, get, proc_status, start_mariadb, write_conf
 from .stats import Stats
 
-WINDOW = 10.0          # seconds compared at the start and at the end
-WARMUP = 15.0          # seconds of the same load before the run: the process reaches its working size
-RSS_SLACK = 0.05       # allocator noise allowed on the peak RSS of the last window, relative
+WINDOW = 10.0  # seconds compared at the start and at the end
+WARMUP = 15.0  # seconds of the same load before the run: the process reaches its working size
+RSS_SLACK = 0.05  # allocator noise allowed on the peak RSS of the last window, relative
 STOP_AT, START_AT = 0.4, 0.65  # the cell server is down over this part of the run
-IDLE_WAIT = 3.0        # seconds after the last scrape before the exporter counts as at rest
+IDLE_WAIT = 3.0  # seconds after the last scrape before the exporter counts as at rest
 
 
 class _Tally:
@@ -57,7 +57,7 @@ def _idle(pid: int) -> dict:
 
 def _cell_up(port: int, cell: str) -> float | None:
     body = gzip.decompress(scrape(port)).decode()
-    m = re.search(r'^service_exporter_database_up\{cell="%s"\} (\S+)$' % re.escape(cell), body, re.M)
+    m = re.search(rf'^service_exporter_database_up\{{cell="{re.escape(cell)}"\}} (\S+)$', body, re.M)
     return float(m.group(1)) if m else None
 
 
@@ -71,8 +71,7 @@ def soak(db, workdir, size: int, scrapers: int, duration: float, driver: str, lo
         cloud.cell_dbs.remove(moved)  # refresh() below reaches the first server's cells only
         refresh(db, cloud)
         port = free_port()
-        conf = write_conf(workdir / "soak.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port,
-                          query_timeout=5)
+        conf = write_conf(workdir / "soak.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port, query_timeout=5)
         killed = f"cell{cells}"
         with Exporter(conf, port, driver, workdir / "soak-exporter.log") as exporter:
             if _cell_up(port, killed) != 1.0:
@@ -82,8 +81,9 @@ def soak(db, workdir, size: int, scrapers: int, duration: float, driver: str, lo
         second.stop()
 
 
-def _run(db, second, exporter, killed: str, size: int, cells: int, scrapers: int, duration: float, driver: str,
-         log) -> dict:
+def _run(
+    db, second, exporter, killed: str, size: int, cells: int, scrapers: int, duration: float, driver: str, log
+) -> dict:
     port, pid = exporter.port, exporter.pid
     tally, down = _Tally(), threading.Event()
     samples: list[tuple[float, dict]] = []
@@ -102,8 +102,10 @@ def _run(db, second, exporter, killed: str, size: int, cells: int, scrapers: int
                 monitor.append((time.monotonic() - t0, None))
             time.sleep(0.5)
 
-    warmup = [threading.Thread(target=_scraper, args=(port, time.monotonic() + WARMUP, _Tally(), down))
-              for _ in range(scrapers)]
+    warmup = [
+        threading.Thread(target=_scraper, args=(port, time.monotonic() + WARMUP, _Tally(), down))
+        for _ in range(scrapers)
+    ]
     for t in warmup:
         t.start()
     log(f"soak: warming up for {WARMUP:.0f} s")
@@ -152,23 +154,43 @@ def _run(db, second, exporter, killed: str, size: int, cells: int, scrapers: int
     growth = [k for k in ("fds", "threads") if idle_after[k] > idle_before[k]]
     if last["rss_kb"][1] > first["rss_kb"][1] * (1 + RSS_SLACK):
         growth.append("rss")
-    checks = {"no error": errors == 0, "no growth": not growth, "cell seen down": bool(down_values) and all(
-        v == 0.0 for v in down_values), "cell back up": recovered_at is not None}
+    checks = {
+        "no error": errors == 0,
+        "no growth": not growth,
+        "cell seen down": bool(down_values) and all(v == 0.0 for v in down_values),
+        "cell back up": recovered_at is not None,
+    }
     # Per reading the first server answers 2 SELECTs for the API database and 2 per cell it holds.
     per_round = 2 + 2 * cells  # cell0 and cells 1..N-1 stay on the first server
     return {
-        "size": size, "cells": cells, "scrapers": scrapers, "duration": duration, "driver": driver, "warmup": WARMUP,
-        "stop_at": stopped, "restart_at": restarting, "start_at": started, "killed_cell": killed,
-        "scrapes": len(tally.latencies), "errors": errors, "non_200": tally.non_200, "failed": len(tally.failed),
-        "failures": tally.failed[:5], "latency": Stats.of(tally.latencies),
-        "scrapes_cell_down": tally.during_down, "down_seen": checks["cell seen down"],
+        "size": size,
+        "cells": cells,
+        "scrapers": scrapers,
+        "duration": duration,
+        "driver": driver,
+        "warmup": WARMUP,
+        "stop_at": stopped,
+        "restart_at": restarting,
+        "start_at": started,
+        "killed_cell": killed,
+        "scrapes": len(tally.latencies),
+        "errors": errors,
+        "non_200": tally.non_200,
+        "failed": len(tally.failed),
+        "failures": tally.failed[:5],
+        "latency": Stats.of(tally.latencies),
+        "scrapes_cell_down": tally.during_down,
+        "down_seen": checks["cell seen down"],
         "recovered": checks["cell back up"],
         "recovery_seconds": (recovered_at - restarting) if recovered_at is not None else float("nan"),
-        "rounds": round(rounds_selects / per_round), "first_window": first, "last_window": last,
-        "idle_before": idle_before, "idle_after": idle_after,
+        "rounds": round(rounds_selects / per_round),
+        "first_window": first,
+        "last_window": last,
+        "idle_before": idle_before,
+        "idle_after": idle_after,
         "samples": [(round(t, 1), s["VmRSS"], s["fds"], s["Threads"]) for t, s in samples],
         "cell_up_seen": [(round(t, 1), v) for t, v in monitor],
         "passed": all(checks.values()),
         "verdict": "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in checks.items())
-                   + (f"; grew: {', '.join(growth)}" if growth else ""),
+        + (f"; grew: {', '.join(growth)}" if growth else ""),
     }

@@ -1,10 +1,11 @@
 """Repeated timings and their summary: median and spread."""
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Stats:
     max: float
 
     @classmethod
-    def of(cls, seconds: list[float]) -> "Stats":
+    def of(cls, seconds: list[float]) -> Stats:
         ordered = sorted(seconds)
         if len(ordered) == 1:
             only = ordered[0]
@@ -27,8 +28,10 @@ class Stats:
 
     def ms(self) -> str:
         """'median (p10-p90, min-max) ms' for the tables."""
-        return (f"{self.median * 1000:.1f} ({self.p10 * 1000:.1f}–{self.p90 * 1000:.1f}; "
-                f"{self.min * 1000:.1f}–{self.max * 1000:.1f})")
+        return (
+            f"{self.median * 1000:.1f} ({self.p10 * 1000:.1f}–{self.p90 * 1000:.1f}; "
+            f"{self.min * 1000:.1f}–{self.max * 1000:.1f})"
+        )
 
 
 def timed(fn: Callable[[], object], runs: int, warmup: int = 1) -> Stats:

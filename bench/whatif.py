@@ -3,8 +3,8 @@ settings `serve` makes taken back one at a time to measure what each gives. Each
 exporter in its own process with the change put in (bench/patches.py), scraped over HTTP like `run`
 does: gzip scrape time, ten concurrent scrapes, peak RSS, statements per scrape.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 from .cloud import build, refresh
 from .run import SIZES
@@ -22,7 +22,7 @@ VARIANTS = {
 
 def _status(db) -> dict[str, int]:
     names = ("Com_select", "Com_rollback", "Com_admin_commands")
-    rows = db.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ",".join(["%s"] * len(names)), names)
+    rows = db.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({','.join(['%s'] * len(names))})", names)
     return {k: int(v) for k, v in rows}
 
 
@@ -48,12 +48,11 @@ def whatif(db, workdir, sizes: list[int], log) -> dict:
     for size in sizes:
         cloud = build(db, size, SIZES[size], db.url)
         port = free_port()
-        conf = write_conf(workdir / f"whatif-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]),
-                          port)
+        conf = write_conf(workdir / f"whatif-{size}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), port)
         results[str(size)] = {}
         for name, patches in VARIANTS.items():
             refresh(db, cloud)
-            env = dict(p[len("env:"):].split("=", 1) for p in patches if p.startswith("env:"))
+            env = dict(p[len("env:") :].split("=", 1) for p in patches if p.startswith("env:"))
             patches = tuple(p for p in patches if not p.startswith("env:"))
             with Exporter(conf, port, "mysqldb", workdir / f"whatif-{size}.log", patches, env) as exporter:
                 results[str(size)][name] = measure(db, exporter, RUNS.get(size, 5))

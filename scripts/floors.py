@@ -4,6 +4,7 @@ is a floor that is tested.
 
     python3 scripts/floors.py fast    # dependencies + the [fast] extra
 """
+
 from __future__ import annotations
 
 import pathlib

@@ -1,4 +1,5 @@
 """Session fixtures: one private MariaDB for the whole test session, fresh databases per test."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Helpers shared by the tests: run the CLI in-process, serve the app on a free port, parse expositions."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,24 +13,49 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from exporter.cli import main
-from exporter.coalesce import SharedReader
-from exporter.config import Settings
-from exporter.http import MetricsApp, make_http_server, serve_in_thread
-from exporter.reader import Reader
-from exporter.snapshot import DatabaseHealth, Reading, Snapshot
-from exporter.sources.nova import NovaConfig
-from exporter.sources.nova.cells import API_CELL, NovaContext
-from exporter.sources.nova.verdict import HeartbeatRule
 from mariadb import free_port  # noqa: F401  (shared with the tests that import it from here)
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from openstack_service_exporter.cli import main
+from openstack_service_exporter.coalesce import SharedReader
+from openstack_service_exporter.collector import families
+from openstack_service_exporter.config import Settings
+from openstack_service_exporter.http import HTTPServer, MetricsApp, make_http_server
+from openstack_service_exporter.reader import Reader
+from openstack_service_exporter.snapshot import DatabaseHealth, Reading, Snapshot
+from openstack_service_exporter.sources.nova import NovaConfig
+from openstack_service_exporter.sources.nova.cells import API_CELL, NovaContext  # noqa: F401  (API_CELL: for the tests)
+from openstack_service_exporter.sources.nova.verdict import HeartbeatRule
 
 EPOCH = datetime.datetime(1970, 1, 1)
+
+
+class SnapshotCollector(Collector):
+    """The exporter's families for a CollectorRegistry, the reference the fast writer is compared with:
+    every collect() takes a snapshot (through `get_snapshot`) and builds every family anew."""
+
+    def __init__(self, get_snapshot: Callable[[], Snapshot], settings: Settings, clock: Callable[[], int], driver: str):
+        self._get_snapshot = get_snapshot
+        self._settings = settings
+        self._clock = clock
+        self._driver = driver
+
+    def collect(self):
+        return families(self._get_snapshot(), self._settings, self._clock(), self._driver)
+
+
+def serve_in_thread(server: HTTPServer) -> threading.Thread:
+    """The server's loop in a daemon thread (the command line serves in its main thread)."""
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    return thread
 
 
 def seconds(n: float) -> datetime.timedelta:
@@ -54,9 +80,16 @@ def nova_settings(**options) -> Settings:
 CellHealth = functools.partial(DatabaseHealth, "nova")
 
 
-def nova_snapshot(now: int, rows: list, cells: list[DatabaseHealth], api: DatabaseHealth | None = None,
-                  host_zones: dict | None = None, zones_known: bool = False,
-                  config: NovaConfig | None = None, rules: dict | None = None) -> Snapshot:
+def nova_snapshot(
+    now: int,
+    rows: list,
+    cells: list[DatabaseHealth],
+    api: DatabaseHealth | None = None,
+    host_zones: dict | None = None,
+    zones_known: bool = False,
+    config: NovaConfig | None = None,
+    rules: dict | None = None,
+) -> Snapshot:
     """A snapshot of Nova alone, as cells.read makes it: the cells' health, then the API database's."""
     rules = rules or {c.cell: HeartbeatRule.LAST_SEEN_UP for c in cells if c.up}
     context = NovaContext(rules, host_zones or {}, zones_known)
@@ -79,8 +112,7 @@ def list_json(args: list[str]) -> list[dict]:
 
 
 @contextlib.contextmanager
-def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min_interval=0.0,
-           share_recent=False):
+def served(settings: Settings, clock=None, authorize=None, ssl_context=None, min_interval=0.0, share_recent=False):
     """The real app on a real loopback HTTP server; yields (base_url, shared_reader).
 
     A scrape normally shares a reading that ended less than one reading's duration ago; tests that
@@ -132,16 +164,22 @@ def samples(text: str) -> dict[tuple, float]:
 
 def series(text: str, name: str) -> dict[tuple, float]:
     """{(cell, binary, host): value} of one per-service family."""
-    return {(dict(k[1]).get("cell"), dict(k[1]).get("binary"), dict(k[1]).get("host")): v
-            for k, v in samples(text).items() if k[0] == name}
-
-
+    return {
+        (dict(k[1]).get("cell"), dict(k[1]).get("binary"), dict(k[1]).get("host")): v
+        for k, v in samples(text).items()
+        if k[0] == name
+    }
 
 
 def start_exporter(args: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
-    """`python -m exporter ARGS` in a subprocess, waiting until it listens on `port`."""
-    proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    """`python -m openstack_service_exporter ARGS` in a subprocess, waiting until it listens on `port`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openstack_service_exporter", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

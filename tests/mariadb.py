@@ -3,6 +3,7 @@
 It never touches a system MariaDB. If the server binary is missing, it installs Debian's
 mariadb-server when it can (root with apt-get), and fails loudly otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,10 @@ def ensure_installed() -> None:
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "mariadb-server"], check=True, env=env)
     if not (_binary("mariadbd") and _binary("mariadb-install-db")):
-        pytest.fail("MariaDB server (mariadbd) is not installed and could not be installed: "
-                    "apt-get install mariadb-server", pytrace=False)
+        pytest.fail(
+            "MariaDB server (mariadbd) is not installed and could not be installed: apt-get install mariadb-server",
+            pytrace=False,
+        )
 
 
 def split_statements(sql: str) -> list[str]:
@@ -93,18 +96,34 @@ class MariaDB(ChildServer):
 
     def install(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        args = [_binary("mariadb-install-db"), f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
-                "--skip-test-db", "--no-defaults"]
+        args = [
+            _binary("mariadb-install-db"),
+            f"--datadir={self.datadir}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--no-defaults",
+        ]
         if os.geteuid() == 0:
             args.append("--user=root")
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def start(self) -> None:
-        args = [_binary("mariadbd"), "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
-                f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.base / 'mysqld.pid'}",
-                f"--log-error={self.base / 'error.log'}", "--skip-log-bin", "--innodb-buffer-pool-size=128M",
-                "--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve", "--max-connections=500",
-                "--character-set-server=utf8mb4"]
+        args = [
+            _binary("mariadbd"),
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--socket={self.socket}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={self.base / 'mysqld.pid'}",
+            f"--log-error={self.base / 'error.log'}",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=128M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--skip-name-resolve",
+            "--max-connections=500",
+            "--character-set-server=utf8mb4",
+        ]
         if os.geteuid() == 0:
             args.append("--user=root")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,8 +145,9 @@ class MariaDB(ChildServer):
     # -- access ------------------------------------------------------------------------------
 
     def admin(self, database: str | None = None) -> pymysql.Connection:
-        return pymysql.connect(unix_socket=self.socket, user="root", database=database, autocommit=True,
-                               charset="utf8mb4")
+        return pymysql.connect(
+            unix_socket=self.socket, user="root", database=database, autocommit=True, charset="utf8mb4"
+        )
 
     def execute(self, sql: str, params=None, database: str | None = None) -> list[tuple]:
         with closing(self.admin(database)) as conn, conn.cursor() as cur:
@@ -137,16 +157,18 @@ class MariaDB(ChildServer):
     def insert(self, database: str, table: str, rows: list[dict]) -> None:
         """Rows given as dicts with the same keys, the table's column names."""
         columns = list(rows[0])
-        sql = "INSERT INTO `{}` ({}) VALUES ({})".format(table, ", ".join(f"`{c}`" for c in columns),
-                                                      ", ".join(["%s"] * len(columns)))
+        sql = "INSERT INTO `{}` ({}) VALUES ({})".format(
+            table, ", ".join(f"`{c}`" for c in columns), ", ".join(["%s"] * len(columns))
+        )
         with closing(self.admin(database)) as conn, conn.cursor() as cur:
             cur.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
 
     def kill_connections(self, database: str, user: str = USER) -> None:
         """End the user's open connections to a database (privilege changes reach pooled connections only
         when they reconnect)."""
-        for (pid,) in self.execute("SELECT id FROM information_schema.processlist WHERE user = %s AND db = %s",
-                                   (user, database)):
+        for (pid,) in self.execute(
+            "SELECT id FROM information_schema.processlist WHERE user = %s AND db = %s", (user, database)
+        ):
             self.execute(f"KILL {int(pid)}")
 
     def url(self, database: str, user: str = USER, password: str = PASSWORD, driver: str = "pymysql") -> str:

@@ -1,6 +1,7 @@
 """Private memcached servers for tests: each on its own loopback port, started, stopped and paused by
 the test that made it, never a system one. If the binary is missing, Debian's memcached is installed
 when it can be (root with apt-get), and the test fails loudly otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,13 @@ import time
 from contextlib import closing
 
 import pytest
-
 from mariadb import ChildServer, free_port
 
 
 def _binary() -> str | None:
-    return shutil.which("memcached") or next((p for p in ("/usr/bin/memcached", "/usr/sbin/memcached")
-                                              if os.path.exists(p)), None)
+    return shutil.which("memcached") or next(
+        (p for p in ("/usr/bin/memcached", "/usr/sbin/memcached") if os.path.exists(p)), None
+    )
 
 
 def ensure_installed() -> str:
@@ -27,8 +28,7 @@ def ensure_installed() -> str:
         subprocess.run(["apt-get", "install", "-y", "-qq", "memcached"], check=True, env=env)
     binary = _binary()
     if not binary:
-        pytest.fail("memcached is not installed and could not be installed: apt-get install memcached",
-                    pytrace=False)
+        pytest.fail("memcached is not installed and could not be installed: apt-get install memcached", pytrace=False)
     return binary
 
 
@@ -43,7 +43,7 @@ class Memcached(ChildServer):
         """As [cache] memcache_servers names it."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Memcached":
+    def start(self) -> Memcached:
         args = [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16", "-t", "1"]
         if os.geteuid() == 0:
             args += ["-u", "root"]
@@ -58,7 +58,6 @@ class Memcached(ChildServer):
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("memcached did not start within 10 s")
-
 
     def flush(self) -> None:
         with closing(socket.create_connection(("127.0.0.1", self.port), timeout=5)) as sock:

@@ -5,6 +5,7 @@ here by openssl, ssl:) and on a unix socket in the test's folder.
 Only the processes started here are ever stopped (by their pid). Rows are written over the OVSDB
 protocol with the `ovs` library's JSON-RPC client, in one transaction per call.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 import ovs.jsonrpc
 import ovs.stream
 import pytest
-
 from mariadb import ChildServer, free_port
 
 SCHEMAS = pathlib.Path("/usr/share/ovn")
@@ -31,19 +31,25 @@ def _binary(name: str) -> str | None:
 
 def ensure_installed() -> None:
     """ovsdb-server, ovsdb-tool and OVN's schemas; installs ovn-central when it can (root with apt-get)."""
+
     def ready():
         return all(_binary(b) for b in ("ovsdb-server", "ovsdb-tool")) and all(
-            (SCHEMAS / schema).exists() for _, schema in DATABASES.values())
+            (SCHEMAS / schema).exists() for _, schema in DATABASES.values()
+        )
+
     if ready():
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "ovn-central"], check=True,
-                       env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "ovn-central"], check=True, env=env
+        )
     if not ready():
-        pytest.fail("ovsdb-server and OVN's schemas are not installed and could not be installed: "
-                    "apt-get install ovn-central", pytrace=False)
+        pytest.fail(
+            "ovsdb-server and OVN's schemas are not installed and could not be installed: apt-get install ovn-central",
+            pytrace=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,52 @@ def make_pki(folder: pathlib.Path, name: str = "ovn") -> Pki:
     def run(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name} test CA",
-        "-keyout", "ca-key.pem", "-out", "ca-cert.pem")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name} test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca-cert.pem",
+    )
     for who in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name} {who}", "-keyout", f"{who}-key.pem",
-            "-out", f"{who}.csr")
-        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca-cert.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-            "-days", "2", "-out", f"{who}-cert.pem")
-    return Pki(*(folder / f for f in ("ca-cert.pem", "server-key.pem", "server-cert.pem", "client-key.pem",
-                                      "client-cert.pem")))
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name} {who}",
+            "-keyout",
+            f"{who}-key.pem",
+            "-out",
+            f"{who}.csr",
+        )
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{who}.csr",
+            "-CA",
+            "ca-cert.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{who}-cert.pem",
+        )
+    return Pki(
+        *(folder / f for f in ("ca-cert.pem", "server-key.pem", "server-cert.pem", "client-key.pem", "client-cert.pem"))
+    )
 
 
 class OvsdbServer(ChildServer):
@@ -104,12 +147,22 @@ class OvsdbServer(ChildServer):
         return f"ssl:127.0.0.1:{self.ssl_port}"
 
     def start(self) -> None:
-        args = [_binary("ovsdb-server"), str(self.file), f"--remote=punix:{self.socket}",
-                f"--remote=ptcp:{self.port}:127.0.0.1", f"--unixctl={self.base / (self.kind + '.ctl')}",
-                f"--log-file={self.base / (self.kind + '.log')}", "--no-chdir"]
+        args = [
+            _binary("ovsdb-server"),
+            str(self.file),
+            f"--remote=punix:{self.socket}",
+            f"--remote=ptcp:{self.port}:127.0.0.1",
+            f"--unixctl={self.base / (self.kind + '.ctl')}",
+            f"--log-file={self.base / (self.kind + '.log')}",
+            "--no-chdir",
+        ]
         if self.pki:
-            args += [f"--remote=pssl:{self.ssl_port}:127.0.0.1", f"--private-key={self.pki.server_key}",
-                     f"--certificate={self.pki.server_cert}", f"--ca-cert={self.pki.ca_cert}"]
+            args += [
+                f"--remote=pssl:{self.ssl_port}:127.0.0.1",
+                f"--private-key={self.pki.server_key}",
+                f"--certificate={self.pki.server_cert}",
+                f"--ca-cert={self.pki.ca_cert}",
+            ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -121,7 +174,6 @@ class OvsdbServer(ChildServer):
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("ovsdb-server did not start within 30 s")
-
 
     def transact(self, ops: list[dict]) -> list:
         """One transaction over the unix socket; the operations' results (an operation's error raises)."""
@@ -170,16 +222,39 @@ def chassis_ops(chassis: list[Chassis], first: int = 0) -> list[dict]:
     for n, ch in enumerate(chassis, first):
         ref = f"ch{n}"
         if ch.has_chassis:
-            ops.append({"op": "insert", "table": "Encap", "uuid-name": f"en{n}",
-                        "row": {"type": "geneve", "ip": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
-                                "chassis_name": ch.name}})
-            ops.append({"op": "insert", "table": "Chassis", "uuid-name": ref,
-                        "row": {"name": ch.name, "hostname": ch.hostname, "encaps": ["named-uuid", f"en{n}"],
-                                "other_config": ovsdb_map(ch.other_config or {}),
-                                "external_ids": ovsdb_map(ch.external_ids or {})}})
+            ops.append(
+                {
+                    "op": "insert",
+                    "table": "Encap",
+                    "uuid-name": f"en{n}",
+                    "row": {
+                        "type": "geneve",
+                        "ip": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
+                        "chassis_name": ch.name,
+                    },
+                }
+            )
+            ops.append(
+                {
+                    "op": "insert",
+                    "table": "Chassis",
+                    "uuid-name": ref,
+                    "row": {
+                        "name": ch.name,
+                        "hostname": ch.hostname,
+                        "encaps": ["named-uuid", f"en{n}"],
+                        "other_config": ovsdb_map(ch.other_config or {}),
+                        "external_ids": ovsdb_map(ch.external_ids or {}),
+                    },
+                }
+            )
         if ch.has_private:
-            row = {"name": ch.name, "nb_cfg": ch.nb_cfg, "nb_cfg_timestamp": ch.nb_cfg_timestamp,
-                   "external_ids": ovsdb_map(ch.private_external_ids or {})}
+            row = {
+                "name": ch.name,
+                "nb_cfg": ch.nb_cfg,
+                "nb_cfg_timestamp": ch.nb_cfg_timestamp,
+                "external_ids": ovsdb_map(ch.private_external_ids or {}),
+            }
             if ch.has_chassis:
                 row["chassis"] = ["named-uuid", ref]
             ops.append({"op": "insert", "table": "Chassis_Private", "row": row})
@@ -193,7 +268,7 @@ class OvnDatabases:
         self.nb = OvsdbServer(base / "nb", "nb", pki)
         self.sb = OvsdbServer(base / "sb", "sb", pki)
 
-    def start(self) -> "OvnDatabases":
+    def start(self) -> OvnDatabases:
         self.nb.start()
         self.sb.start()
         self.nb.transact([{"op": "insert", "table": "NB_Global", "row": {}}])
@@ -211,10 +286,11 @@ class OvnDatabases:
 
     def set_chassis(self, chassis: list[Chassis], batch: int = 2000) -> None:
         """The southbound database's chassis become exactly `chassis`."""
-        self.sb.transact([{"op": "delete", "table": table, "where": []}
-                          for table in ("Chassis_Private", "Chassis", "Encap")])
+        self.sb.transact(
+            [{"op": "delete", "table": table, "where": []} for table in ("Chassis_Private", "Chassis", "Encap")]
+        )
         for start in range(0, len(chassis), batch):
-            self.sb.transact(chassis_ops(chassis[start:start + batch], start))
+            self.sb.transact(chassis_ops(chassis[start : start + batch], start))
 
 
 def new_id() -> str:

@@ -3,6 +3,7 @@ the exporter as a child process, and the metric names a PromQL expression uses.
 
 Every process here is started by the tests and ended by its own PID.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,9 +23,8 @@ import urllib.request
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
-
 from mariadb import free_port, terminate
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
@@ -38,7 +38,9 @@ def binary(name: str) -> str:
     if not shutil.which(name) and os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"], check=True, env=env
+        )
     path = shutil.which(name)
     if not path:
         pytest.fail(f"{name} is not installed and could not be installed: apt-get install prometheus", pytrace=False)
@@ -46,8 +48,9 @@ def binary(name: str) -> str:
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([binary("promtool"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [binary("promtool"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120
+    )
 
 
 def wait_for(what: str, probe, timeout: float = 30.0, every: float = 0.2):
@@ -90,10 +93,14 @@ class Child:
 
 
 def start_exporter(args: list[str], log: pathlib.Path) -> tuple[Child, str]:
-    """`python -m exporter <global options> --exporter-listen_address ... <args>`; its /metrics URL once it answers."""
+    """`python -m openstack_service_exporter <global options> --exporter-listen_address ... <args>`; its /metrics
+    URL once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    child = Child([sys.executable, "-m", "exporter", "--exporter-listen_address", f"127.0.0.1:{port}", *args], log)
+    child = Child(
+        [sys.executable, "-m", "openstack_service_exporter", "--exporter-listen_address", f"127.0.0.1:{port}", *args],
+        log,
+    )
 
     def ready():
         child.check_alive()
@@ -103,7 +110,7 @@ def start_exporter(args: list[str], log: pathlib.Path) -> tuple[Child, str]:
     return child, url
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def demo_scrape() -> str:
     """The text of a real scrape of the exporter (the `demo` subcommand)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +145,8 @@ PENDING = {
 
 
 def registered_sources() -> dict:
-    from exporter.sources import SOURCES
+    from openstack_service_exporter.sources import SOURCES
+
     return {s.project: s for s in SOURCES}
 
 
@@ -170,8 +178,9 @@ def info_joins(expr: str) -> list[tuple[str, set[str]]]:
     of a query; fails on a service_info join of any other shape, which this cannot check."""
     expr = " ".join(expr.split())
     joins = [(m.group(3), {label.strip() for label in m.group(1).split(",")}) for m in INFO_JOIN.finditer(expr)]
-    assert len(joins) == len(re.findall(r"group_left\([^)]*\) service_info\b", expr)), \
+    assert len(joins) == len(re.findall(r"group_left\([^)]*\) service_info\b", expr)), (
         f"a service_info join of another shape: {expr}"
+    )
     return joins
 
 
@@ -184,8 +193,21 @@ def recorded_names(rules_path: pathlib.Path = RULES) -> set[str]:
 PROMETHEUS_NAMES = {"up"}
 
 STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
-            "offset", "inf", "nan"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -195,7 +217,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     names = set()
     for m in re.finditer(r"(?<![\w.:$])[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
-        if m.group() not in KEYWORDS and not expr[m.end():].lstrip().startswith("("):
+        if m.group() not in KEYWORDS and not expr[m.end() :].lstrip().startswith("("):
             names.add(m.group())
     return names
 
@@ -223,19 +245,31 @@ class Prometheus:
 
     It scrapes `target` in the job the rules expect, or runs `config` as given (a test's own)."""
 
-    def __init__(self, directory: pathlib.Path, target: str | None = None, rules: pathlib.Path | None = None,
-                 config: dict | None = None):
-        config = config or {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                            "rule_files": [str(rules)],
-                            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]}
+    def __init__(
+        self,
+        directory: pathlib.Path,
+        target: str | None = None,
+        rules: pathlib.Path | None = None,
+        config: dict | None = None,
+    ):
+        config = config or {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+        }
         directory.mkdir(parents=True, exist_ok=True)
         config_file = directory / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
         self.url = f"http://127.0.0.1:{free_port()}"
-        self.child = Child([binary("prometheus"), f"--config.file={config_file}",
-                            f"--storage.tsdb.path={directory / 'data'}",
-                            f"--web.listen-address={self.url.removeprefix('http://')}"],
-                           directory / "prometheus.log")
+        self.child = Child(
+            [
+                binary("prometheus"),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+            ],
+            directory / "prometheus.log",
+        )
 
         def ready():
             self.child.check_alive()
@@ -291,5 +325,10 @@ def variable_selectors(dashboard: dict) -> list[tuple[str, str, str]]:
 
 def alert_rule_queries(provisioning: dict) -> list[tuple[str, str]]:
     """(rule title, PromQL) of every Prometheus query of the Grafana-managed rules."""
-    return [(r["title"], d["model"]["expr"]) for g in provisioning["groups"] for r in g["rules"]
-            for d in r["data"] if d["datasourceUid"] != "__expr__"]
+    return [
+        (r["title"], d["model"]["expr"])
+        for g in provisioning["groups"]
+        for r in g["rules"]
+        for d in r["data"]
+        if d["datasourceUid"] != "__expr__"
+    ]

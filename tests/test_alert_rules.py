@@ -1,14 +1,24 @@
 """deploy/prometheus/rules.yml: promtool's checks and unit tests, and what an on-call person needs in
 every alert. Metric names are checked against a real scrape of the exporter."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 import yaml
-
-from promserver import (PROMETHEUS_NAMES, RULE_TESTS, RULES, demo_families, info_joins, info_labels, metric_names,
-                        pending_families, promtool, recorded_names)
+from promserver import (
+    PROMETHEUS_NAMES,
+    RULE_TESTS,
+    RULES,
+    demo_families,
+    info_joins,
+    info_labels,
+    metric_names,
+    pending_families,
+    promtool,
+    recorded_names,
+)
 
 # Labels a summary must name when the firing alert carries them (the backend of a Cinder volume
 # service, an Ironic conductor group, and the project unless the alert's name says it).
@@ -22,8 +32,13 @@ TEST_FILES = sorted(RULE_TESTS.glob("*.yml"))
 def rule_tests() -> list[dict]:
     """Every alert_rule_test entry of every promtool test file of rules.yml."""
     files = [yaml.safe_load(path.read_text()) for path in TEST_FILES]
-    return [case for test in files if test["rule_files"] == ["../rules.yml"] for group in test["tests"]
-            for case in group.get("alert_rule_test", [])]
+    return [
+        case
+        for test in files
+        if test["rule_files"] == ["../rules.yml"]
+        for group in test["tests"]
+        for case in group.get("alert_rule_test", [])
+    ]
 
 
 def test_promtool_check_rules():

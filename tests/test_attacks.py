@@ -8,6 +8,7 @@ The limits are the server's own; only the two deadlines are shortened here (READ
 WRITE_TIMEOUT, set in the exporter's process before it starts) so that the suite waits seconds, not
 minutes. Speed is judged in bench/ (python3 -m bench attacks), not here.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,13 +28,14 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from bench.attacks import send_header_flood  # noqa: E402
 from cloud import T, add_cell, insert_services, service  # noqa: E402
-from exporter.webconfig import load_web_config  # noqa: E402
 from helpers import free_port, get, scrape, series, served, to_us  # noqa: E402
 from mariadb import terminate  # noqa: E402
 from promserver import wait_for  # noqa: E402
 from test_reliability import cloud  # noqa: E402,F401  (a fixture)
+
+from bench.attacks import send_header_flood  # noqa: E402
+from openstack_service_exporter.webconfig import load_web_config  # noqa: E402
 
 RSS_LIMIT_KB = 250 * 1024
 THREAD_LIMIT = 20  # README, Security: 12 + cell_concurrency (8)
@@ -49,7 +51,7 @@ import contextlib, importlib, sys
 for module, name, value in {patches!r}:
     with contextlib.suppress(ImportError):
         setattr(importlib.import_module(module), name, value)
-from exporter.cli import main
+from openstack_service_exporter.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -59,13 +61,24 @@ class Exporter:
 
     def __init__(self, tmp_path, args: list[str], scheme: str = "http"):
         self.port = free_port()
-        patches = [("exporter.server", "READ_HEADER_TIMEOUT", HEAD_DEADLINE),
-                   ("exporter.http", "WRITE_TIMEOUT", WRITE_DEADLINE)]
+        patches = [
+            ("openstack_service_exporter.server", "READ_HEADER_TIMEOUT", HEAD_DEADLINE),
+            ("openstack_service_exporter.http", "WRITE_TIMEOUT", WRITE_DEADLINE),
+        ]
         self.log = open(tmp_path / f"exporter-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", RUNNER.format(patches=patches), *args,
-             "--exporter-listen_address", f"127.0.0.1:{self.port}", "serve"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-c",
+                RUNNER.format(patches=patches),
+                *args,
+                "--exporter-listen_address",
+                f"127.0.0.1:{self.port}",
+                "serve",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.base = f"{scheme}://127.0.0.1:{self.port}"
         wait_for("the exporter to answer", self._up, 30)
 
@@ -149,8 +162,11 @@ def back_to_quiet(child: Exporter, rss: int, threads: int) -> None:
 
 def normal_scrape(child: Exporter, services: int) -> None:
     """A scrape as Prometheus makes it, whole: every service listed, every database up."""
-    status, headers, body = get(child.base + "/metrics", timeout=30, headers={
-        "Accept-Encoding": "gzip", "X-Prometheus-Scrape-Timeout-Seconds": "10"})
+    status, headers, body = get(
+        child.base + "/metrics",
+        timeout=30,
+        headers={"Accept-Encoding": "gzip", "X-Prometheus-Scrape-Timeout-Seconds": "10"},
+    )
     text = gzip.decompress(body)
     assert status == 200 and text.count(b"\nservice_up{") == services
     health = [line for line in text.splitlines() if line.startswith(b"service_exporter_database_up{")]
@@ -158,6 +174,7 @@ def normal_scrape(child: Exporter, services: int) -> None:
 
 
 # -- clouds --------------------------------------------------------------------------------------
+
 
 def cloud_args(mariadb, new_db, services: int, cells: int = 2) -> list[str]:
     api = new_db("api")
@@ -176,6 +193,7 @@ def big_cloud(mariadb, database_factory):
 
 
 # -- floods ------------------------------------------------------------------------------------
+
 
 def test_one_oversized_head_gets_431_before_any_auth(mariadb, new_db, tmp_path):
     args = cloud_args(mariadb, new_db, 10)
@@ -277,8 +295,9 @@ def test_readers_that_never_read_are_dropped(big_cloud, tmp_path):
 
 # -- the reading's budget ------------------------------------------------------------------------
 
+
 @pytest.fixture
-def two_cells(cloud):
+def two_cells(cloud):  # noqa: F811 - the fixture imported above
     """test_reliability's cloud (cell1: 20 services, cell2: 10) and cell1's database name."""
     return cloud, cloud.sources[0].database_connection.rsplit("/", 1)[1].split("?")[0]
 
@@ -334,9 +353,11 @@ def test_an_absurd_scrape_timeout_gets_the_default(mariadb, two_cells, told):
 
 # -- basic auth ----------------------------------------------------------------------------------
 
+
 def web_config(path, users: dict[str, str], cost: int = 9, extra: str = "") -> str:
-    lines = ["basic_auth_users:"] + [f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(cost)).decode()}'"
-                                     for u, p in users.items()]
+    lines = ["basic_auth_users:"] + [
+        f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(cost)).decode()}'" for u, p in users.items()
+    ]
     path.write_text("\n".join(lines) + "\n" + extra)
     return str(path)
 
@@ -363,18 +384,29 @@ def test_concurrent_guesses_are_bounded_and_never_500(two_cells, tmp_path):
     statuses: list[int] = []
     with served(two_cells[0], clock=lambda: to_us(T), authorize=web.authorize) as (base, _):
         assert get(base + "/metrics", headers=auth("prometheus", "right"))[0] == 200  # now cached
-        guessers = [threading.Thread(target=lambda i=i: statuses.append(
-            get(base + "/", headers=auth("prometheus", f"guess{i}"))[0])) for i in range(60)]
+        guessers = [
+            threading.Thread(
+                target=lambda i=i: statuses.append(get(base + "/", headers=auth("prometheus", f"guess{i}"))[0])
+            )
+            for i in range(60)
+        ]
         for g in guessers:
             g.start()
         # The right credentials need no bcrypt: answered while the guesses wait for theirs.
         assert get(base + "/metrics", headers=auth("prometheus", "right"))[0] == 200
         for g in guessers:
             g.join(60)
-        malformed = [get(base + "/", headers={"Authorization": value})[0]
-                     for value in ("Basic", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(),
-                                   "Basic " + base64.b64encode("é:ü".encode()).decode(), "Bearer x",
-                                   "Basic " + base64.b64encode(b"prometheus:" + b"x" * 100).decode())]
+        malformed = [
+            get(base + "/", headers={"Authorization": value})[0]
+            for value in (
+                "Basic",
+                "Basic !!!",
+                "Basic " + base64.b64encode(b"no-colon").decode(),
+                "Basic " + base64.b64encode("é:ü".encode()).decode(),
+                "Bearer x",
+                "Basic " + base64.b64encode(b"prometheus:" + b"x" * 100).decode(),
+            )
+        ]
     assert len(statuses) == 60 and set(statuses) == {401, 429}, sorted(set(statuses))
     assert malformed == [401] * 6
 
@@ -389,16 +421,30 @@ def test_non_ascii_authorization_is_401(two_cells, tmp_path):
     web = load_web_config(web_config(tmp_path / "web.yml", {"prometheus": "right"}))
     with served(two_cells[0], clock=lambda: to_us(T), authorize=web.authorize) as (base, _):
         port = int(base.rsplit(":", 1)[1])
-        answer = raw_request(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                   "Authorization: Basic é\r\n\r\n".encode())
+        answer = raw_request(
+            port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic é\r\n\r\n".encode()
+        )
     assert answer.startswith(b"HTTP/1.1 401 ")
 
 
 def start_serve(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
     """`serve` that must refuse to start: its exit code and output (a server that starts fails the test)."""
-    return subprocess.run([sys.executable, "-m", "exporter", "--database-connection", "sqlite://",
-                           "--exporter-listen_address", f"127.0.0.1:{free_port()}", *args, "serve"],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openstack_service_exporter",
+            "--database-connection",
+            "sqlite://",
+            "--exporter-listen_address",
+            f"127.0.0.1:{free_port()}",
+            *args,
+            "serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 BAD_WEB_CONFIGS = [
@@ -408,21 +454,46 @@ BAD_WEB_CONFIGS = [
     ("http_server_config:\n  headers:\n    X-Powered-By: me\n", "cannot be configured"),
     ("http_server_config:\n  headers:\n    X-Frame-Options: allow\n", "X-Frame-Options"),
     ("http_server_config:\n  http2: true\n", "HTTP/1.1 only"),
-    ("tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  min_version: TLS13\n  max_version: TLS12\n",
-     "below min_version"),
-    ("tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  client_auth_type: RequireAnyClientCert\n",
-     "RequireAnyClientCert"),
-    ("tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  client_ca_file: {crt}\n",
-     "without a client_auth_type"),
+    (
+        "tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  min_version: TLS13\n  max_version: TLS12\n",
+        "below min_version",
+    ),
+    (
+        "tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  client_auth_type: RequireAnyClientCert\n",
+        "RequireAnyClientCert",
+    ),
+    (
+        "tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  client_ca_file: {crt}\n",
+        "without a client_auth_type",
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(d / "k.pem"), "-out", str(d / "c.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(d / "k.pem"),
+            "-out",
+            str(d / "c.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return d / "c.pem", d / "k.pem"
 
 
@@ -437,11 +508,14 @@ def test_web_configs_refused_at_start(tmp_path, certificate, content, expected):
 
 def test_http_server_config_headers_are_sent(two_cells, tmp_path):
     path = tmp_path / "web.yml"
-    path.write_text("http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n"
-                    "    X-Frame-Options: deny\n")
-    from exporter.coalesce import SharedReader
-    from exporter.http import MetricsApp, make_http_server, serve_in_thread
-    from exporter.reader import Reader
+    path.write_text(
+        "http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n    X-Frame-Options: deny\n"
+    )
+    from helpers import serve_in_thread
+
+    from openstack_service_exporter.coalesce import SharedReader
+    from openstack_service_exporter.http import MetricsApp, make_http_server
+    from openstack_service_exporter.reader import Reader
 
     web = load_web_config(str(path))
     reader = Reader(two_cells[0])
@@ -473,13 +547,15 @@ def test_tls_handshake_failures_are_no_tracebacks(certificate, tmp_path, mariadb
 
 # -- HTTP details --------------------------------------------------------------------------------
 
+
 def test_head_absolute_form_server_and_content_type(two_cells):
     with served(two_cells[0], clock=lambda: to_us(T), min_interval=3600) as (base, _):
         port = int(base.rsplit(":", 1)[1])
         get_answer = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         head_answer = raw_request(port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        absolute = raw_request(port, f"GET http://127.0.0.1:{port}/metrics HTTP/1.1\r\nHost: x\r\n"
-                                     "Connection: close\r\n\r\n".encode())
+        absolute = raw_request(
+            port, f"GET http://127.0.0.1:{port}/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
     head, _, body = get_answer.partition(b"\r\n\r\n")
     headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
     assert headers[b"Content-Type"] == b"text/plain; version=0.0.4; charset=utf-8"
@@ -492,7 +568,7 @@ def test_head_absolute_form_server_and_content_type(two_cells):
 
 
 def test_demo_listens_on_loopback_unless_told(monkeypatch):
-    from exporter import cli
+    from openstack_service_exporter import cli
 
     seen = []
     monkeypatch.setattr(cli, "run_demo", lambda settings, args: seen.append(settings.listen_host) or 0)
@@ -502,6 +578,7 @@ def test_demo_listens_on_loopback_unless_told(monkeypatch):
 
 
 # -- secrets -------------------------------------------------------------------------------------
+
 
 def leaked(text: str) -> list[str]:
     """The pieces of LEAKY (and its encoded form) found in `text`."""
@@ -520,17 +597,33 @@ def test_passwords_with_every_special_character_never_leak(mariadb, new_db, tmp_
     insert_services(mariadb, db, [service("cmp1")])
     port, closed = mariadb.port, free_port()
     encoded = urllib.parse.quote(LEAKY, safe="")
-    urls = [f"mysql+pymysql://leaky:{LEAKY}@127.0.0.1:{port}/{db}",             # raw: unparsable or a bad host
-            f"mysql+pymysql://leaky:{encoded}x@127.0.0.1:{port}/{db}",         # encoded, wrong
-            f"mysql+pymysql://leaky:{encoded}@127.0.0.1:{closed}/{db}",         # encoded, nothing there
-            f"mysql+pymysql://leaky:{LEAKY}@127.0.0.1:bad/{db}",                # bad port
-            f"nosuch://leaky:{LEAKY}@127.0.0.1/{db}",                           # unknown dialect
-            f"mysql+nosuchdriver://leaky:{LEAKY}@127.0.0.1/{db}"]               # missing driver
+    urls = [
+        f"mysql+pymysql://leaky:{LEAKY}@127.0.0.1:{port}/{db}",  # raw: unparsable or a bad host
+        f"mysql+pymysql://leaky:{encoded}x@127.0.0.1:{port}/{db}",  # encoded, wrong
+        f"mysql+pymysql://leaky:{encoded}@127.0.0.1:{closed}/{db}",  # encoded, nothing there
+        f"mysql+pymysql://leaky:{LEAKY}@127.0.0.1:bad/{db}",  # bad port
+        f"nosuch://leaky:{LEAKY}@127.0.0.1/{db}",  # unknown dialect
+        f"mysql+nosuchdriver://leaky:{LEAKY}@127.0.0.1/{db}",
+    ]  # missing driver
     channels = []
     for url in urls:
-        result = subprocess.run([sys.executable, "-m", "exporter", "--database-connection", url,
-                                 "--exporter-query_timeout", "2", "--exporter-log_level", "DEBUG", "list"],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "openstack_service_exporter",
+                "--database-connection",
+                url,
+                "--exporter-query_timeout",
+                "2",
+                "--exporter-log_level",
+                "DEBUG",
+                "list",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         channels += [result.stdout, result.stderr]
     # Literal cell URLs in cell_mappings, logged at every scrape.
     api = new_db("api")
@@ -538,8 +631,11 @@ def test_passwords_with_every_special_character_never_leak(mariadb, new_db, tmp_
     add_cell(mariadb, api, "wrong", urls[1])
     add_cell(mariadb, api, "closed", urls[2])
     with exporter(tmp_path, ["--api_database-connection", mariadb.url(api), "--exporter-log_level", "DEBUG"]) as child:
-        channels += [scrape(child.base), scrape(child.base, headers={"Accept-Encoding": "gzip"}),
-                     get(child.base + "/")[2].decode()]
+        channels += [
+            scrape(child.base),
+            scrape(child.base, headers={"Accept-Encoding": "gzip"}),
+            get(child.base + "/")[2].decode(),
+        ]
     channels.append(child.output())
     joined = "\n".join(channels)
     assert not leaked(joined), leaked(joined)

@@ -1,21 +1,23 @@
 """Rows edited by hand: NULL keys, impossible dates, odd text. Nothing crashes, nothing is lost, escaping holds."""
+
 from __future__ import annotations
 
 import datetime
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings as hsettings
+from cloud import T, insert_services, service
+from freezegun import freeze_time
+from helpers import CellHealth, list_json, nova_settings, nova_snapshot, samples, scrape, served, to_us
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from cloud import T, insert_services, service
-from exporter.collector import families
-from exporter.config import Settings
-from exporter.exposition import render
-from exporter.sources.nova.tables import services_query
-from exporter.sources.nova.verdict import ServiceRow
-from helpers import CellHealth, list_json, nova_settings, nova_snapshot, samples, scrape, served, to_us
-from freezegun import freeze_time
+from openstack_service_exporter.collector import families
+from openstack_service_exporter.config import Settings
+from openstack_service_exporter.exposition import render
+from openstack_service_exporter.sources.nova.tables import services_query
+from openstack_service_exporter.sources.nova.verdict import ServiceRow
 
 
 def test_null_keys_zero_and_far_dates_and_odd_text(mariadb, new_db):
@@ -23,16 +25,20 @@ def test_null_keys_zero_and_far_dates_and_odd_text(mariadb, new_db):
     mariadb.execute("SET GLOBAL sql_mode = ''")  # allow what a careless hand-edit can store
     try:
         nasty = 'quote " backslash \\ newline \n tab \t unicode ✓ end'
-        insert_services(mariadb, db, [
-            service(None, "nova-compute", topic="compute"),
-            service("nobinary", None, topic=None),
-            service("notopic", "nova-compute", topic=None),
-            service("zero-date", last_seen_up="0000-00-00 00:00:00", created_at="0000-00-00 00:00:00"),
-            service("zero-seen", last_seen_up="0000-00-00 00:00:00"),
-            service("year-9999", last_seen_up=datetime.datetime(9999, 12, 31, 23, 59, 59)),
-            service("long-reason", disabled=1, disabled_reason="x" * 255),
-            service(nasty, "nova-conductor", disabled=1, disabled_reason=nasty),
-        ])
+        insert_services(
+            mariadb,
+            db,
+            [
+                service(None, "nova-compute", topic="compute"),
+                service("nobinary", None, topic=None),
+                service("notopic", "nova-compute", topic=None),
+                service("zero-date", last_seen_up="0000-00-00 00:00:00", created_at="0000-00-00 00:00:00"),
+                service("zero-seen", last_seen_up="0000-00-00 00:00:00"),
+                service("year-9999", last_seen_up=datetime.datetime(9999, 12, 31, 23, 59, 59)),
+                service("long-reason", disabled=1, disabled_reason="x" * 255),
+                service(nasty, "nova-conductor", disabled=1, disabled_reason=nasty),
+            ],
+        )
     finally:
         mariadb.execute("SET GLOBAL sql_mode = DEFAULT")
     url = mariadb.url(db)
@@ -55,10 +61,28 @@ def test_null_keys_zero_and_far_dates_and_odd_text(mariadb, new_db):
 
 
 def test_services_query_is_one_select_of_needed_columns():
-    columns = frozenset({"id", "host", "binary", "topic", "report_count", "disabled", "disabled_reason", "deleted",
-                         "created_at", "updated_at", "deleted_at", "last_seen_up", "forced_down", "version", "uuid"})
-    sql = str(services_query(columns).compile(dialect=sa.dialects.mysql.dialect(),
-                                             compile_kwargs={"literal_binds": True}))
+    columns = frozenset(
+        {
+            "id",
+            "host",
+            "binary",
+            "topic",
+            "report_count",
+            "disabled",
+            "disabled_reason",
+            "deleted",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "last_seen_up",
+            "forced_down",
+            "version",
+            "uuid",
+        }
+    )
+    sql = str(
+        services_query(columns).compile(dialect=sa.dialects.mysql.dialect(), compile_kwargs={"literal_binds": True})
+    )
     assert " ".join(sql.split()) == (
         "SELECT services.id, services.host, services.`binary`, services.topic, services.report_count, "
         "services.disabled, services.disabled_reason, services.forced_down, services.version, services.uuid, "
@@ -66,19 +90,26 @@ def test_services_query_is_one_select_of_needed_columns():
         "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', services.updated_at) AS updated_at, "
         "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', services.last_seen_up) AS last_seen_up "
         "FROM services WHERE services.deleted = 0 AND (services.`binary` IS NULL "
-        "OR (services.`binary` NOT IN ('nova-osapi_compute', 'nova-metadata'))) ORDER BY services.id")
+        "OR (services.`binary` NOT IN ('nova-osapi_compute', 'nova-metadata'))) ORDER BY services.id"
+    )
 
 
 text_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hosts=st.lists(text_values, min_size=1, max_size=5, unique=True), reason=st.one_of(st.none(), text_values),
-       cell=text_values, seen=st.one_of(st.none(), st.integers(-(10**15), 10**16)))
+@given(
+    hosts=st.lists(text_values, min_size=1, max_size=5, unique=True),
+    reason=st.one_of(st.none(), text_values),
+    cell=text_values,
+    seen=st.one_of(st.none(), st.integers(-(10**15), 10**16)),
+)
 def test_exposition_round_trip(hosts, reason, cell, seen):
     """Whatever the text in the rows, the exposition parses back to exactly the labels and values put in."""
-    rows = [ServiceRow(cell, i, h, "nova-compute", "compute", i, True, reason, False, 1, None, 0, None, seen)
-            for i, h in enumerate(hosts)]
+    rows = [
+        ServiceRow(cell, i, h, "nova-compute", "compute", i, True, reason, False, 1, None, 0, None, seen)
+        for i, h in enumerate(hosts)
+    ]
     snap = nova_snapshot(to_us(T), rows, [CellHealth(cell, True, 0.01)])
     text = render(families(snap, Settings(), to_us(T), "pymysql")).decode()
     parsed = {f.name: f for f in text_string_to_metric_families(text)}
@@ -102,8 +133,9 @@ def test_non_utf8_bytes_written_by_hand(mariadb, new_db):
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = ''")
-            cur.execute("UPDATE services SET disabled = 1, disabled_reason = _binary X'C3A9FF20626164FE' "
-                        "WHERE host = 'h1'")
+            cur.execute(
+                "UPDATE services SET disabled = 1, disabled_reason = _binary X'C3A9FF20626164FE' WHERE host = 'h1'"
+            )
     finally:
         conn.close()
     with freeze_time(T):

@@ -1,4 +1,5 @@
 """The command line end to end: serve, list, demo, nova.conf layering, and a clear error for each bad input."""
+
 from __future__ import annotations
 
 import os
@@ -6,11 +7,11 @@ import textwrap
 import time
 
 import pytest
-
 from cloud import insert_services, service
-from exporter.sources import SOURCES
 from helpers import free_port, get, run_cli, samples, scrape, series, start_exporter, stop_exporter
 from mariadb import PASSWORD
+
+from openstack_service_exporter.sources import SOURCES
 
 
 @pytest.fixture
@@ -27,33 +28,45 @@ def write(path, text: str):
 
 def test_serve_subprocess_metrics_landing_page_and_clean_stop(cell, tmp_path):
     port = free_port()
-    nova_conf = write(tmp_path / "nova.conf", f"""
+    nova_conf = write(
+        tmp_path / "nova.conf",
+        f"""
         [DEFAULT]
         service_down_time = 120
         [database]
         connection = {cell}
-        """)
-    exporter_conf = write(tmp_path / "exporter.conf", f"""
+        """,
+    )
+    exporter_conf = write(
+        tmp_path / "exporter.conf",
+        f"""
         [exporter]
         listen_address = 127.0.0.1:{port}
         metric_prefix = openstack_nova_
-        """)
+        """,
+    )
     proc = start_exporter(["--config-file", nova_conf, "--config-file", exporter_conf], port)  # serve is the default
     try:
         base = f"http://127.0.0.1:{port}"
         text = scrape(base, headers={"Accept-Encoding": "gzip"})
         got = samples(text)
         assert got[("openstack_nova_service_down_time_seconds", frozenset({("project", "nova")}))] == 120.0
-        assert set(series(text, "openstack_nova_service_up")) == {("", "nova-compute", "cmp1"),
-                                                                 ("", "nova-conductor", "ctl1")}
+        assert set(series(text, "openstack_nova_service_up")) == {
+            ("", "nova-compute", "cmp1"),
+            ("", "nova-conductor", "ctl1"),
+        }
         names = {name for name, _ in got}
-        assert {"openstack_nova_service_reports_total", "openstack_nova_service_info",
-                "openstack_nova_service_exporter_build_info"} <= names
+        assert {
+            "openstack_nova_service_reports_total",
+            "openstack_nova_service_info",
+            "openstack_nova_service_exporter_build_info",
+        } <= names
         status, headers, body = get(base + "/")
         assert status == 200 and b'href="/metrics"' in body and headers["Content-Type"].startswith("text/html")
         assert get(base + "/nope")[0] == 404
-        import urllib.request
         import socket
+        import urllib.request
+
         with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:  # clients hide a HEAD's body
             raw.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
             answer = b"".join(iter(lambda: raw.recv(65536), b""))
@@ -73,10 +86,12 @@ def test_config_dir_and_later_files_win(cell, tmp_path):
     (tmp_path / "conf.d").mkdir()
     nova_conf = write(tmp_path / "nova.conf", f"[DEFAULT]\nservice_down_time = 30\n[database]\nconnection = {cell}\n")
     write(tmp_path / "conf.d" / "10-down.conf", "[DEFAULT]\nservice_down_time = 45\n")
-    code, out, err = run_cli(["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d"), "list",
-                              "--format", "json"])
+    code, out, err = run_cli(
+        ["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d"), "list", "--format", "json"]
+    )
     assert code == 0, err
-    from exporter import config
+    from openstack_service_exporter import config
+
     conf = config.new_config(SOURCES)
     config.parse(conf, ["--config-file", nova_conf, "--config-dir", str(tmp_path / "conf.d")], SOURCES)
     assert config.settings_from(conf, SOURCES).sources[0].service_down_time == 45
@@ -85,6 +100,7 @@ def test_config_dir_and_later_files_win(cell, tmp_path):
 def test_list_filters(cell):
     code, out, _ = run_cli(["--database-connection", cell, "list", "--host", "ctl1", "--format", "json"])
     import json
+
     assert code == 0 and [r["binary"] for r in json.loads(out)] == ["nova-conductor"]
     code, out, _ = run_cli(["--database-connection", cell, "list", "--binary", "nova-compute"])
     assert code == 0 and len(out.splitlines()) == 2
@@ -92,8 +108,17 @@ def test_list_filters(cell):
 
 def test_serve_starts_with_database_down_and_recovers(mariadb, cell):
     port = free_port()
-    proc = start_exporter(["--database-connection", cell, "--exporter-listen_address", f"127.0.0.1:{port}",
-                           "--exporter-query_timeout", "2"], port)
+    proc = start_exporter(
+        [
+            "--database-connection",
+            cell,
+            "--exporter-listen_address",
+            f"127.0.0.1:{port}",
+            "--exporter-query_timeout",
+            "2",
+        ],
+        port,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert series(scrape(base), "service_up")
@@ -122,8 +147,20 @@ def test_list_with_database_down_is_one_line_error(tmp_path):
 
 def test_demo_shows_services_going_down_and_up():
     port = free_port()
-    proc = start_exporter(["--exporter-listen_address", f"127.0.0.1:{port}", "demo", "--period", "8",
-                           "--report-interval", "0.5", "--service-down-time", "2"], port)
+    proc = start_exporter(
+        [
+            "--exporter-listen_address",
+            f"127.0.0.1:{port}",
+            "demo",
+            "--period",
+            "8",
+            "--report-interval",
+            "0.5",
+            "--service-down-time",
+            "2",
+        ],
+        port,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         first = series(scrape(base), "service_up")
@@ -132,8 +169,11 @@ def test_demo_shows_services_going_down_and_up():
         assert first[("cell1", "nova-compute", "cmp-az2-01")] == 1.0  # disabled, still up
         assert ("cell0", "nova-osapi_compute", "ctl-01") not in first
         text = scrape(base)
-        nova = [dict(k[1]) for k in samples(text) if k[0].startswith("service_") and "host" in dict(k[1])
-                and dict(k[1]).get("project") == "nova"]
+        nova = [
+            dict(k[1])
+            for k in samples(text)
+            if k[0].startswith("service_") and "host" in dict(k[1]) and dict(k[1]).get("project") == "nova"
+        ]
         assert {labels["zone"] for labels in nova} == {"az1", "az2", "nova", "internal"}
         reasons = {labels["host"]: labels["disabled_reason"] for labels in nova if "disabled_reason" in labels}
         projects = {dict(k[1])["project"] for k in samples(text) if k[0] == "service_up"}
@@ -148,7 +188,9 @@ def test_demo_shows_services_going_down_and_up():
         while time.monotonic() < deadline and not seen_down:
             time.sleep(0.5)
             up = series(scrape(base), "service_up")
-            seen_down = up[("cell1", "nova-compute", "cmp-az2-03")] == 0.0 and up[("", "cinder-volume", "st-01@ceph")] == 0.0
+            seen_down = (
+                up[("cell1", "nova-compute", "cmp-az2-03")] == 0.0 and up[("", "cinder-volume", "st-01@ceph")] == 0.0
+            )
         assert seen_down, "cmp-az2-03 and Cinder's st-01@ceph never went down"
     finally:
         code, _, err = stop_exporter(proc)
@@ -161,8 +203,10 @@ BAD_INPUTS = [
     (["--database-connection", "nosuchdriver://u:SECRET@h/db", "list"], "nosuchdriver"),
     (["--database-connection", "mysql+pymysql://u:SECRET@h:notaport/db", "list"], "cannot be parsed"),
     # mc without [cache] enabled: Nova itself makes no memcached client (tests/test_nova_memcached.py reads one)
-    (["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"],
-     "[cache] enabled = true"),
+    (
+        ["--database-connection", "mysql+pymysql://u:SECRET@h/db", "--servicegroup_driver", "mc", "list"],
+        "[cache] enabled = true",
+    ),
     (["--database-connection", "sqlite://", "--exporter-listen_address", "nonsense", "serve"], "listen_address"),
     (["--database-connection", "sqlite://", "--exporter-metric_prefix", "1bad-", "serve"], "metric_prefix"),
     (["--database-connection", "sqlite://", "--service_down_time", "abc", "list"], "service_down_time"),

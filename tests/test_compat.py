@@ -23,24 +23,25 @@ commit a94a54f20b35732da91490118e01462a3e1036b1):
 
 Regenerate after a deliberate change with: UPDATE_GOLDEN=1 python3 -m pytest tests/test_compat.py
 """
+
 from __future__ import annotations
 
 import datetime
 from typing import NamedTuple
 
 import pytest
-
 from cloud import T
-from exporter.collector import compatibility_families, families
-from exporter.config import EXPORTER_OPTS, ConfigError, Settings
-from exporter.exposition import exposition, render
-from exporter.snapshot import DatabaseHealth, Reading, Snapshot
-from exporter.sources import COMPATIBILITY
-from exporter.sources.base import MICROS, Judged
-from exporter.sources.cinder import CinderConfig, CinderRow
-from exporter.sources.nova.verdict import ServiceRow
 from helpers import API_CELL, CellHealth, nova_snapshot, samples, to_us
 from test_golden_exposition import check
+
+from openstack_service_exporter.collector import compatibility_families, families
+from openstack_service_exporter.config import EXPORTER_OPTS, ConfigError, Settings
+from openstack_service_exporter.exposition import exposition, render
+from openstack_service_exporter.snapshot import DatabaseHealth, Reading, Snapshot
+from openstack_service_exporter.sources import COMPATIBILITY
+from openstack_service_exporter.sources.base import MICROS, Judged
+from openstack_service_exporter.sources.cinder import CinderConfig, CinderRow
+from openstack_service_exporter.sources.nova.verdict import ServiceRow
 
 NOW = to_us(T)
 COMPAT = Settings(compatibility="openstack-exporter")
@@ -48,28 +49,55 @@ CREATED = to_us(datetime.datetime(2012, 9, 18, 2, 46, 27))
 
 
 def nova_row(cell, id_, host, binary, seen, **kw) -> ServiceRow:
-    base = dict(topic="compute" if binary == "nova-compute" else binary[len("nova-"):], report_count=id_,
-                disabled=False, disabled_reason=None, forced_down=False, version=66, uuid=f"{cell}-{id_}",
-                created_at=CREATED, updated_at=seen, last_seen_up=seen)
+    base = dict(
+        topic="compute" if binary == "nova-compute" else binary[len("nova-") :],
+        report_count=id_,
+        disabled=False,
+        disabled_reason=None,
+        forced_down=False,
+        version=66,
+        uuid=f"{cell}-{id_}",
+        created_at=CREATED,
+        updated_at=seen,
+        last_seen_up=seen,
+    )
     base.update(kw)
     return ServiceRow(cell, id_, host, binary, base.pop("topic"), **base)
 
 
 NOVA = [
     nova_row("cell0", 1, "ctl1", "nova-scheduler", NOW - 9 * MICROS),
-    nova_row("cell1", 2, "cmp1", "nova-compute", NOW - 6 * MICROS, disabled=True,
-             disabled_reason='AUTO: Connection to libvirt lost: "1"'),
-    nova_row("cell1", 3, "cmp2", "nova-compute", NOW - 3600 * MICROS),                 # down
-    nova_row("cell1", 4, "cmp3", "nova-compute", NOW, forced_down=True),               # down: forced
-    nova_row("cell1", 5, "cmp4", "nova-compute", NOW, uuid=None),                      # no uuid yet: id ""
+    nova_row(
+        "cell1",
+        2,
+        "cmp1",
+        "nova-compute",
+        NOW - 6 * MICROS,
+        disabled=True,
+        disabled_reason='AUTO: Connection to libvirt lost: "1"',
+    ),
+    nova_row("cell1", 3, "cmp2", "nova-compute", NOW - 3600 * MICROS),  # down
+    nova_row("cell1", 4, "cmp3", "nova-compute", NOW, forced_down=True),  # down: forced
+    nova_row("cell1", 5, "cmp4", "nova-compute", NOW, uuid=None),  # no uuid yet: id ""
     nova_row("cell2", 1, "cmp1", "nova-compute", NOW),  # cell1's host and binary: only id tells them apart
 ]
 
 
 def cinder_row(id_, host, binary, seen, **kw) -> CinderRow:
-    base = dict(topic=binary, report_count=id_, disabled=False, disabled_reason=None, availability_zone="nova",
-                uuid=f"cinder-uuid-{id_}", cluster_name=None, frozen=False, replication_status="disabled",
-                active_backend_id=None, created_at=CREATED, updated_at=seen)
+    base = dict(
+        topic=binary,
+        report_count=id_,
+        disabled=False,
+        disabled_reason=None,
+        availability_zone="nova",
+        uuid=f"cinder-uuid-{id_}",
+        cluster_name=None,
+        frozen=False,
+        replication_status="disabled",
+        active_backend_id=None,
+        created_at=CREATED,
+        updated_at=seen,
+    )
     base.update(kw)
     return CinderRow(id_, host, binary, **base)
 
@@ -78,8 +106,15 @@ CINDER = [
     cinder_row(1, "ctl1", "cinder-scheduler", NOW - 10 * MICROS),
     cinder_row(2, "ctl1@lvm", "cinder-volume", NOW - 5 * MICROS, disabled=True, disabled_reason="RMA-42"),
     cinder_row(3, "ctl2@ceph", "cinder-volume", NOW - 61 * MICROS, availability_zone="az2"),  # down
-    cinder_row(4, "bak1", "cinder-backup", None, created_at=NOW - 20 * MICROS, uuid=None,     # pre-Queens row
-               availability_zone=None),
+    cinder_row(
+        4,
+        "bak1",
+        "cinder-backup",
+        None,
+        created_at=NOW - 20 * MICROS,
+        uuid=None,  # pre-Queens row
+        availability_zone=None,
+    ),
 ]
 
 
@@ -100,8 +135,18 @@ class NeutronRow(NamedTuple):
 
 def neutron_judged(row: NeutronRow, alive: bool) -> Judged:
     """As the Neutron source judges: zone = availability_zone or "", disabled = not admin_state_up, up = alive."""
-    return Judged("neutron", "", row.binary, row.host, row.availability_zone or "", alive,
-                  row.heartbeat_timestamp, NOW - row.heartbeat_timestamp, not row.admin_state_up, row)
+    return Judged(
+        "neutron",
+        "",
+        row.binary,
+        row.host,
+        row.availability_zone or "",
+        alive,
+        row.heartbeat_timestamp,
+        NOW - row.heartbeat_timestamp,
+        not row.admin_state_up,
+        row,
+    )
 
 
 def neutron_row(id_, agent_type, host, binary, admin_state_up=True, zone=None) -> NeutronRow:
@@ -110,8 +155,9 @@ def neutron_row(id_, agent_type, host, binary, admin_state_up=True, zone=None) -
 
 NEUTRON = [
     neutron_judged(neutron_row("1f0c4d8e-0001", "Open vSwitch agent", "cmp1", "neutron-openvswitch-agent"), True),
-    neutron_judged(neutron_row("1f0c4d8e-0002", "L3 agent", "net1", "neutron-l3-agent", admin_state_up=False,
-                               zone="nova"), True),
+    neutron_judged(
+        neutron_row("1f0c4d8e-0002", "L3 agent", "net1", "neutron-l3-agent", admin_state_up=False, zone="nova"), True
+    ),
     neutron_judged(neutron_row("1f0c4d8e-0003", "DHCP agent", "net2", "neutron-dhcp-agent", zone="nova"), False),
 ]
 
@@ -140,12 +186,21 @@ NEUTRON_SOURCE = NeutronStandIn()
 
 
 def cloud() -> Snapshot:
-    nova = nova_snapshot(NOW, NOVA, [CellHealth("cell0", True, 0.01, skew=0.0), CellHealth("cell1", True, 0.01, skew=0.0),
-                                     CellHealth("cell2", True, 0.01, skew=0.0)],
-                         api=CellHealth(API_CELL, True, 0.003), host_zones={"cmp1": "az1", "cmp2": "az1,az2"},
-                         zones_known=True)
-    cinder = Reading(CinderConfig("sqlite://", service_down_time=60), CINDER,
-                     [DatabaseHealth("cinder", "", True, 0.01, skew=0.0)])
+    nova = nova_snapshot(
+        NOW,
+        NOVA,
+        [
+            CellHealth("cell0", True, 0.01, skew=0.0),
+            CellHealth("cell1", True, 0.01, skew=0.0),
+            CellHealth("cell2", True, 0.01, skew=0.0),
+        ],
+        api=CellHealth(API_CELL, True, 0.003),
+        host_zones={"cmp1": "az1", "cmp2": "az1,az2"},
+        zones_known=True,
+    )
+    cinder = Reading(
+        CinderConfig("sqlite://", service_down_time=60), CINDER, [DatabaseHealth("cinder", "", True, 0.01, skew=0.0)]
+    )
     neutron = Reading(NEUTRON_SOURCE, [j.row for j in NEUTRON], [DatabaseHealth("neutron", "", True, 0.01, skew=0.0)])
     return Snapshot(now=NOW, readings=nova.readings + [cinder, neutron])
 
@@ -154,26 +209,69 @@ def test_golden_compat_families():
     text = render(compatibility_families(cloud(), COMPAT)).decode()
     check("compat.prom", text)
     got = samples(text)
-    nova = {dict(labels)["id"]: (dict(labels), value) for (name, labels), value in got.items()
-            if name == "openstack_nova_agent_state"}
+    nova = {
+        dict(labels)["id"]: (dict(labels), value)
+        for (name, labels), value in got.items()
+        if name == "openstack_nova_agent_state"
+    }
     assert len(nova) == len(NOVA)
-    assert nova["cell1-2"] == ({"id": "cell1-2", "hostname": "cmp1", "service": "nova-compute",
-                                "adminState": "disabled", "zone": "az1",
-                                "disabledReason": 'AUTO: Connection to libvirt lost: "1"'}, 1.0)
-    assert nova["cell2-1"] == ({"id": "cell2-1", "hostname": "cmp1", "service": "nova-compute",
-                                "adminState": "enabled", "zone": "az1", "disabledReason": ""}, 1.0)
+    assert nova["cell1-2"] == (
+        {
+            "id": "cell1-2",
+            "hostname": "cmp1",
+            "service": "nova-compute",
+            "adminState": "disabled",
+            "zone": "az1",
+            "disabledReason": 'AUTO: Connection to libvirt lost: "1"',
+        },
+        1.0,
+    )
+    assert nova["cell2-1"] == (
+        {
+            "id": "cell2-1",
+            "hostname": "cmp1",
+            "service": "nova-compute",
+            "adminState": "enabled",
+            "zone": "az1",
+            "disabledReason": "",
+        },
+        1.0,
+    )
     assert nova["cell0-1"][0]["zone"] == "internal" and nova["cell0-1"][1] == 1.0
     assert {nova[i][1] for i in ("cell1-3", "cell1-4")} == {0.0}  # a stale heartbeat; forced down
     assert nova[""][0]["hostname"] == "cmp4"
-    cinder = {dict(labels)["hostname"]: (dict(labels), value) for (name, labels), value in got.items()
-              if name == "openstack_cinder_agent_state"}
-    assert cinder["ctl1@lvm"] == ({"uuid": "cinder-uuid-2", "hostname": "ctl1@lvm", "service": "cinder-volume",
-                                   "adminState": "disabled", "zone": "nova", "disabledReason": "RMA-42"}, 1.0)
+    cinder = {
+        dict(labels)["hostname"]: (dict(labels), value)
+        for (name, labels), value in got.items()
+        if name == "openstack_cinder_agent_state"
+    }
+    assert cinder["ctl1@lvm"] == (
+        {
+            "uuid": "cinder-uuid-2",
+            "hostname": "ctl1@lvm",
+            "service": "cinder-volume",
+            "adminState": "disabled",
+            "zone": "nova",
+            "disabledReason": "RMA-42",
+        },
+        1.0,
+    )
     assert cinder["ctl2@ceph"][1] == 0.0 and cinder["bak1"][0]["uuid"] == cinder["bak1"][0]["zone"] == ""
-    neutron = {dict(labels)["id"]: (dict(labels), value) for (name, labels), value in got.items()
-               if name == "openstack_neutron_agent_state"}
-    assert neutron["1f0c4d8e-0002"] == ({"id": "1f0c4d8e-0002", "hostname": "net1", "service": "neutron-l3-agent",
-                                         "adminState": "down", "availability_zone": "nova"}, 1.0)
+    neutron = {
+        dict(labels)["id"]: (dict(labels), value)
+        for (name, labels), value in got.items()
+        if name == "openstack_neutron_agent_state"
+    }
+    assert neutron["1f0c4d8e-0002"] == (
+        {
+            "id": "1f0c4d8e-0002",
+            "hostname": "net1",
+            "service": "neutron-l3-agent",
+            "adminState": "down",
+            "availability_zone": "nova",
+        },
+        1.0,
+    )
     assert neutron["1f0c4d8e-0001"][0]["adminState"] == "up" and neutron["1f0c4d8e-0001"][0]["availability_zone"] == ""
     assert neutron["1f0c4d8e-0003"][1] == 0.0
 
@@ -193,8 +291,10 @@ def test_the_prefix_is_openstack_exporters_and_metric_prefix_leaves_it_alone():
     names = {f.name for f in compatibility_families(cloud(), settings)}
     assert names == {"os_nova_agent_state", "os_cinder_agent_state", "os_neutron_agent_state"}
     # BuildFQName("_nova", "", "agent_state"): an empty --prefix there leaves the underscore
-    names = {f.name for f in compatibility_families(cloud(), Settings(compatibility="openstack-exporter",
-                                                                      compatibility_prefix=""))}
+    names = {
+        f.name
+        for f in compatibility_families(cloud(), Settings(compatibility="openstack-exporter", compatibility_prefix=""))
+    }
     assert "_nova_agent_state" in names
 
 
@@ -205,8 +305,10 @@ def test_only_configured_projects_have_a_family():
 
 def test_no_duplicate_series_even_when_every_label_is_alike():
     """Two cells with the same host and binary and no uuid yet: one series (the first cell's), not two."""
-    twins = [nova_row("cell1", 7, "cmp9", "nova-compute", NOW, uuid=None),
-             nova_row("cell2", 7, "cmp9", "nova-compute", NOW - 3600 * MICROS, uuid=None)]
+    twins = [
+        nova_row("cell1", 7, "cmp9", "nova-compute", NOW, uuid=None),
+        nova_row("cell2", 7, "cmp9", "nova-compute", NOW - 3600 * MICROS, uuid=None),
+    ]
     snapshot = nova_snapshot(NOW, twins, [CellHealth("cell1", True, 0.01), CellHealth("cell2", True, 0.01)])
     (family,) = compatibility_families(snapshot, COMPAT)
     assert [(s.labels["id"], s.value) for s in family.samples] == [("", 1.0)]
@@ -228,27 +330,47 @@ def test_served_from_real_databases_the_families_say_what_list_says(mariadb, new
     """Nova and Cinder on MariaDB, served over HTTP with the option on: every compat series is one
     listed service with its labels and verdict, and the other way round."""
     from cloud import insert_services, service
-    from exporter.config import load
-    from exporter.sources import SOURCES
     from helpers import list_json, scrape, served
-    from test_cinder import insert, service as cinder_service
+    from test_cinder import insert
+    from test_cinder import service as cinder_service
 
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    from openstack_service_exporter.config import load
+    from openstack_service_exporter.sources import SOURCES
+
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     nova_db, cinder_db = new_db("services"), new_db("cinder")
-    insert_services(mariadb, nova_db, [
-        service("ctl1", "nova-scheduler", last_seen_up=now),
-        service("cmp1", last_seen_up=now, disabled=1, disabled_reason="RMA-7"),
-        service("cmp2", last_seen_up=now - datetime.timedelta(hours=1))])
-    insert(mariadb, cinder_db, [
-        cinder_service("ctl1", "cinder-scheduler", updated_at=now),
-        cinder_service("ctl1@lvm", updated_at=now - datetime.timedelta(hours=1), availability_zone="az2"),
-        cinder_service("ctl2@lvm", updated_at=now, disabled=1, disabled_reason="maintenance")])
+    insert_services(
+        mariadb,
+        nova_db,
+        [
+            service("ctl1", "nova-scheduler", last_seen_up=now),
+            service("cmp1", last_seen_up=now, disabled=1, disabled_reason="RMA-7"),
+            service("cmp2", last_seen_up=now - datetime.timedelta(hours=1)),
+        ],
+    )
+    insert(
+        mariadb,
+        cinder_db,
+        [
+            cinder_service("ctl1", "cinder-scheduler", updated_at=now),
+            cinder_service("ctl1@lvm", updated_at=now - datetime.timedelta(hours=1), availability_zone="az2"),
+            cinder_service("ctl2@lvm", updated_at=now, disabled=1, disabled_reason="maintenance"),
+        ],
+    )
     cinder_conf = tmp_path / "cinder.conf"
     cinder_conf.write_text(f"[database]\nconnection = {mariadb.url(cinder_db)}\n")
     empty = tmp_path / "empty.conf"
     empty.write_text("")
-    argv = ["--config-file", str(empty), "--database-connection", mariadb.url(nova_db),
-            "--cinder-config_file", str(cinder_conf), "--exporter-compatibility", "openstack-exporter"]
+    argv = [
+        "--config-file",
+        str(empty),
+        "--database-connection",
+        mariadb.url(nova_db),
+        "--cinder-config_file",
+        str(cinder_conf),
+        "--exporter-compatibility",
+        "openstack-exporter",
+    ]
     with served(load(argv, SOURCES, default_config_files=[])) as (base, _):
         got = samples(scrape(base))
     listed = list_json(argv)
@@ -260,28 +382,41 @@ def test_served_from_real_databases_the_families_say_what_list_says(mariadb, new
     expected = {}
     for r in listed:
         # Nova's uuid is not in its list record: read it from the row
-        key = r.get("uuid") or mariadb.execute("SELECT uuid FROM services WHERE host = %s AND `binary` = %s",
-                                               (r["host"], r["binary"]), database=nova_db)[0][0]
+        key = (
+            r.get("uuid")
+            or mariadb.execute(
+                "SELECT uuid FROM services WHERE host = %s AND `binary` = %s",
+                (r["host"], r["binary"]),
+                database=nova_db,
+            )[0][0]
+        )
         expected[(f"openstack_{r['project']}_agent_state", key)] = (
-            {"hostname": r["host"], "service": r["binary"], "adminState": r["status"], "zone": r["zone"],
-             "disabledReason": r["disabled_reason"] or ""}, 1.0 if r["state"] == "up" else 0.0)
+            {
+                "hostname": r["host"],
+                "service": r["binary"],
+                "adminState": r["status"],
+                "zone": r["zone"],
+                "disabledReason": r["disabled_reason"] or "",
+            },
+            1.0 if r["state"] == "up" else 0.0,
+        )
     assert series == expected
     assert {v for _, v in series.values()} == {0.0, 1.0} and len(series) == 6
 
 
 # -- the alerts packs write on these families: promtool, and the names they use --------------------
 
+
 def compat_rules():
     import yaml
-
     from promserver import ROOT
+
     path = ROOT / "deploy" / "prometheus" / "compat" / "openstack-exporter-alerts.yml"
     return path, [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
 
 
 def test_pack_alerts_pass_promtool_check_and_are_tested_firing_and_quiet():
     import yaml
-
     from promserver import RULE_TESTS, promtool
 
     path, rules = compat_rules()

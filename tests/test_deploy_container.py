@@ -1,6 +1,7 @@
 """deploy/container/Dockerfile and .dockerignore, without a container engine: the build context the
 Dockerfile gets holds what it copies and nothing else, its stage 1 (`pip wheel .`) really builds the
 exporter from that context, and the image runs as a non-root user on the exporter's port."""
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,15 @@ import zipfile
 
 import pytest
 
-from exporter.sources import SOURCES
-from exporter import cli, config
+from openstack_service_exporter import cli, config
+from openstack_service_exporter.sources import SOURCES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "deploy" / "container" / "Dockerfile"
 
 
 # -- the Dockerfile, read as an engine reads it ------------------------------------------------------
+
 
 def instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order: comments dropped, continuation lines joined."""
@@ -115,6 +117,7 @@ def test_entrypoint_is_the_console_script_and_cmd_a_valid_command_line():
 
 # -- the build context: .dockerignore as the engine applies it ---------------------------------------
 
+
 def _pattern_regex(pattern: str) -> re.Pattern:
     """A .dockerignore pattern as a regex, by the engine's rules: `*` and `?` stop at '/', `**` does not."""
     out, i = "", 0
@@ -132,7 +135,7 @@ def _pattern_regex(pattern: str) -> re.Pattern:
             out += "[^/]"
         elif c == "[":
             end = pattern.index("]", i)
-            out += pattern[i:end + 1]
+            out += pattern[i : end + 1]
             i = end
         else:
             out += re.escape(c)
@@ -169,7 +172,7 @@ def build_context() -> list[str]:
     rules, files = dockerignore(), []
     for directory, dirs, names in os.walk(ROOT):
         rel_dir = pathlib.Path(directory).relative_to(ROOT).as_posix()
-        rel = (lambda n: n) if rel_dir == "." else (lambda n: f"{rel_dir}/{n}")
+        rel = (lambda n: n) if rel_dir == "." else (lambda n, d=rel_dir: f"{d}/{n}")
         # .git and virtualenvs are large: skip their insides once the directory itself is out.
         dirs[:] = [d for d in dirs if not (d == ".git" or d.startswith(".venv")) or not ignored(rel(d), rules)]
         files.extend(rel(n) for n in names if not ignored(rel(n), rules))
@@ -178,14 +181,16 @@ def build_context() -> list[str]:
 
 def test_context_holds_the_package_and_nothing_else():
     context = build_context()
-    package = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "exporter").glob("*.py"))
+    package = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "openstack_service_exporter").glob("*.py"))
     assert set(package) <= set(context)
     assert "pyproject.toml" in context
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
     if readme and (ROOT / readme).exists():
         assert readme in context  # the wheel's long description
-    unwanted = re.compile(r"(^|/)(tests|\.git|deploy|__pycache__|\.pytest_cache|\.hypothesis|[^/]*\.egg-info"
-                          r"|\.venv[^/]*|\.benchmarks|bench)(/|$)|\.pyc$")
+    unwanted = re.compile(
+        r"(^|/)(tests|\.git|deploy|__pycache__|\.pytest_cache|\.hypothesis|[^/]*\.egg-info"
+        r"|\.venv[^/]*|\.benchmarks|bench)(/|$)|\.pyc$"
+    )
     assert [p for p in context if unwanted.search(p)] == []
 
 
@@ -195,8 +200,8 @@ def test_ignore_rules_read_as_the_engine_reads_them():
     rules = dockerignore()
     assert ignored("tests/test_smoke_db.py", rules)
     assert ignored(".git/HEAD", rules)
-    assert not ignored("exporter/cli.py", rules)
-    assert ignored("exporter/__pycache__/cli.cpython-311.pyc", rules)
+    assert not ignored("openstack_service_exporter/cli.py", rules)
+    assert ignored("openstack_service_exporter/__pycache__/cli.cpython-311.pyc", rules)
 
 
 def test_every_copied_source_is_in_the_context():
@@ -216,8 +221,12 @@ def wheel(tmp_path_factory) -> pathlib.Path:
     for rel in build_context():
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, source / rel)
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (built,) = out.glob("openstack_service_exporter-*.whl")
     return built
@@ -228,7 +237,7 @@ def test_the_context_builds_a_wheel_with_the_package_and_the_console_script(whee
         names = set(archive.namelist())
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
-    package = {f"exporter/{p.name}" for p in (ROOT / "exporter").glob("*.py")}
+    package = {f"openstack_service_exporter/{p.name}" for p in (ROOT / "openstack_service_exporter").glob("*.py")}
     assert package <= names
     assert not any(n.startswith("tests/") for n in names)
-    assert re.search(r"^openstack-service-exporter\s*=\s*exporter\.cli:main$", scripts, re.M), scripts
+    assert re.search(r"^openstack-service-exporter\s*=\s*openstack_service_exporter\.cli:main$", scripts, re.M), scripts

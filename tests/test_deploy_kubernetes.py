@@ -1,6 +1,7 @@
 """deploy/kubernetes: every built-in manifest valid against Kubernetes' own schemas (offline, shipped by
 kubernetes-validate), the custom resources checked for structure, the pieces consistent with each
 other and with the exporter, and the PrometheusRule identical to deploy/prometheus/rules.yml."""
+
 from __future__ import annotations
 
 import copy
@@ -16,9 +17,10 @@ try:
 except ImportError:  # a test-only tool: requirements-test.txt
     pytest.fail("kubernetes-validate is missing: pip install -r requirements-test.txt", pytrace=False)
 
-from exporter.sources import SOURCES
-from exporter import __version__, config, http
-from helpers import nova_settings, get, served
+from helpers import get, nova_settings, served
+
+from openstack_service_exporter import __version__, config, http
+from openstack_service_exporter.sources import SOURCES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -79,6 +81,7 @@ def test_every_manifest_is_applied_by_the_kustomization():
 
 
 # -- the Deployment and what it must agree with ------------------------------------------------------
+
 
 def pod_spec() -> dict:
     return one("Deployment")["spec"]["template"]["spec"]
@@ -154,10 +157,14 @@ def test_the_secrets_nova_conf_is_what_the_args_read_and_is_complete(tmp_path):
 def test_the_secret_file_is_readable_by_the_pods_group_only():
     pod = pod_spec()
     (volume,) = pod["volumes"]
-    assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert (
+        volume["secret"]["defaultMode"] == 0o440
+        and pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    )
 
 
 # -- Service, PodDisruptionBudget, ServiceMonitor ----------------------------------------------------
+
 
 def pod_labels() -> dict:
     return one("Deployment")["spec"]["template"]["metadata"]["labels"]
@@ -200,6 +207,7 @@ def test_service_monitor_structure():
 
 # -- PrometheusRule: generated from rules.yml --------------------------------------------------------
 
+
 def generator():
     spec = importlib.util.spec_from_file_location("generate_prometheusrule", KUBE / "generate_prometheusrule.py")
     module = importlib.util.module_from_spec(spec)
@@ -209,7 +217,8 @@ def generator():
 
 def test_prometheus_rule_is_generated_from_rules_yml():
     assert (KUBE / "prometheusrule.yaml").read_text() == generator().render(RULES.read_text()), (
-        "stale: run python3 deploy/kubernetes/generate_prometheusrule.py")
+        "stale: run python3 deploy/kubernetes/generate_prometheusrule.py"
+    )
 
 
 def test_prometheus_rule_structure():

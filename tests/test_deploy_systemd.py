@@ -1,5 +1,6 @@
 """The systemd units in deploy/systemd: accepted by systemd itself, sandboxed, and their command line
 accepted by the real exporter."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +13,12 @@ import subprocess
 import sysconfig
 
 import pytest
-from oslo_config import cfg
-
 from cloud import insert_services, service
 from helpers import list_json, run_cli
-from exporter.sources import SOURCES
-from exporter import config
+from oslo_config import cfg
+
+from openstack_service_exporter import config
+from openstack_service_exporter.sources import SOURCES
 
 DEPLOY = pathlib.Path(__file__).resolve().parent.parent / "deploy"
 SYSTEMD = DEPLOY / "systemd"
@@ -125,10 +126,18 @@ def test_template_has_the_same_sandbox_as_the_unit():
 def test_the_sandbox_asked_for_is_there():
     unit = service_section(UNIT)
     expected = {
-        "DynamicUser": ["yes"], "SupplementaryGroups": ["nova"], "ProtectSystem": ["strict"],
-        "ProtectHome": ["yes"], "NoNewPrivileges": ["yes"], "PrivateTmp": ["yes"], "PrivateDevices": ["yes"],
-        "ProtectKernelTunables": ["yes"], "ProtectKernelModules": ["yes"], "ProtectKernelLogs": ["yes"],
-        "RestrictAddressFamilies": ["AF_INET AF_INET6 AF_UNIX"], "CapabilityBoundingSet": [""],
+        "DynamicUser": ["yes"],
+        "SupplementaryGroups": ["nova"],
+        "ProtectSystem": ["strict"],
+        "ProtectHome": ["yes"],
+        "NoNewPrivileges": ["yes"],
+        "PrivateTmp": ["yes"],
+        "PrivateDevices": ["yes"],
+        "ProtectKernelTunables": ["yes"],
+        "ProtectKernelModules": ["yes"],
+        "ProtectKernelLogs": ["yes"],
+        "RestrictAddressFamilies": ["AF_INET AF_INET6 AF_UNIX"],
+        "CapabilityBoundingSet": [""],
         "Restart": ["on-failure"],
     }
     assert {k: unit.get(k) for k in expected} == expected
@@ -177,7 +186,8 @@ def test_an_instance_reads_its_own_files(mariadb, new_db, tmp_path):
     db = new_db("services")
     insert_services(mariadb, db, [service("compute-9")])
     (tmp_path / "regionone.conf").write_text(
-        f"[exporter]\nlisten_address = 127.0.0.1:9186\n[database]\nconnection = {mariadb.url(db)}\n")
+        f"[exporter]\nlisten_address = 127.0.0.1:9186\n[database]\nconnection = {mariadb.url(db)}\n"
+    )
     argv = exec_start(TEMPLATE, None, "regionone")  # the optional env file is absent
     assert ETC + "regionone.conf" in argv, argv
     rows = run_list([word.replace(ETC, f"{tmp_path}/") for word in argv])
@@ -196,8 +206,10 @@ def test_a_configuration_error_is_the_exit_status_systemd_does_not_restart(tmp_p
 
 def uncommented_example(tmp_path: pathlib.Path) -> pathlib.Path:
     """deploy/exporter.conf.example with its commented settings (`#key = value`, `#[SECTION]`) made live."""
-    text = "\n".join(line[1:] if EXAMPLE_SETTING.match(line) else line
-                     for line in (DEPLOY / "exporter.conf.example").read_text().splitlines())
+    text = "\n".join(
+        line[1:] if EXAMPLE_SETTING.match(line) else line
+        for line in (DEPLOY / "exporter.conf.example").read_text().splitlines()
+    )
     path = tmp_path / "exporter.conf"
     path.write_text(text + "\n")
     return path

@@ -7,6 +7,7 @@ Prometheus (global.yml) federates both and evaluates global-rules.yml. The commi
 as they are, but for the addresses, 1 s intervals, no Alertmanager, and every `for:` divided by 60
 (promserver.shortened_rules).
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,15 +17,17 @@ import re
 
 import pytest
 import yaml
-
 from cloud import insert_services, service
 from promserver import JOB, Prometheus, promtool, shortened_rules, start_exporter, wait_for
 from test_prometheus_e2e import Heartbeats, utcnow
 
 PROMETHEUS_DIR = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
 FEDERATION = PROMETHEUS_DIR / "federation"
-EXAMPLES = [FEDERATION / "region.yml", FEDERATION / "global.yml",
-            *sorted((PROMETHEUS_DIR / "remote-write").glob("*.yml"))]
+EXAMPLES = [
+    FEDERATION / "region.yml",
+    FEDERATION / "global.yml",
+    *sorted((PROMETHEUS_DIR / "remote-write").glob("*.yml")),
+]
 FAST = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
 # Seconds without a heartbeat before Nova says down. Heartbeats come every second; a margin of
 # several seconds keeps a live service up on a loaded machine, where region A must stay quiet.
@@ -84,12 +87,25 @@ def federation(mariadb, new_db, tmp_path):
             beats.start()
             stack.callback(beats.stop)
             exporter, url = start_exporter(
-                ["--database-connection", mariadb.url(cell), "--service_down_time", str(DOWN_TIME),
-                 "--report_interval", "1", "serve"], tmp_path / f"exporter-{region}.log")
+                [
+                    "--database-connection",
+                    mariadb.url(cell),
+                    "--service_down_time",
+                    str(DOWN_TIME),
+                    "--report_interval",
+                    "1",
+                    "serve",
+                ],
+                tmp_path / f"exporter-{region}.log",
+            )
             stack.callback(exporter.stop)
             directory = tmp_path / f"prometheus-{region}"
-            config = adapted("region.yml", short_rules(PROMETHEUS_DIR / "rules.yml", directory),
-                             [url.removeprefix("http://").removesuffix("/metrics")], region)
+            config = adapted(
+                "region.yml",
+                short_rules(PROMETHEUS_DIR / "rules.yml", directory),
+                [url.removeprefix("http://").removesuffix("/metrics")],
+                region,
+            )
             server = Prometheus(directory, config=config)
             stack.callback(server.stop)
             regions[region] = beats
@@ -110,10 +126,16 @@ def by_region(result: list[dict]) -> dict[str, int]:
 @pytest.mark.e2e
 def test_a_service_down_in_region_b_fires_on_the_global_prometheus_with_region_b_only(federation):
     world = federation["global"]
-    wait_for("both regions' services on the global Prometheus, all up",
-             lambda: by_region(world.query("service_up == 1")) == {"A": 3, "B": 3}, timeout=60)
-    wait_for("both regions' recording rules on the global Prometheus",
-             lambda: by_region(world.query("cell_zone_binary:service_up:count")).keys() == {"A", "B"}, timeout=60)
+    wait_for(
+        "both regions' services on the global Prometheus, all up",
+        lambda: by_region(world.query("service_up == 1")) == {"A": 3, "B": 3},
+        timeout=60,
+    )
+    wait_for(
+        "both regions' recording rules on the global Prometheus",
+        lambda: by_region(world.query("cell_zone_binary:service_up:count")).keys() == {"A", "B"},
+        timeout=60,
+    )
     assert world.alerts("NovaServiceDown") == []
 
     federation["B"].stopped.add(STOPPED)
@@ -129,11 +151,20 @@ def test_a_service_down_in_region_b_fires_on_the_global_prometheus_with_region_b
     assert "pending" in [a["state"] for a in seen]
     labels = dict(alert["labels"])
     assert labels.pop("project", "nova") == "nova"  # the label the series may carry
-    assert labels == {"alertname": "NovaServiceDown", "severity": "warning", "region": "B",  # cell "" is no label
-                      "binary": "nova-compute", "host": STOPPED, "zone": "nova", "job": JOB,
-                      "instance": labels["instance"]}
+    assert labels == {
+        "alertname": "NovaServiceDown",
+        "severity": "warning",
+        "region": "B",  # cell "" is no label
+        "binary": "nova-compute",
+        "host": STOPPED,
+        "zone": "nova",
+        "job": JOB,
+        "instance": labels["instance"],
+    }
     assert alert["annotations"]["summary"] == 'nova-compute on cmp-1 is down (region B, zone nova, cell "")'
     # The same host name in region A is a series of its own, and up.
-    assert {s["metric"]["region"]: s["value"][1] for s in world.query(f'service_up{{host="{STOPPED}"}}')} == \
-        {"A": "1", "B": "0"}
+    assert {s["metric"]["region"]: s["value"][1] for s in world.query(f'service_up{{host="{STOPPED}"}}')} == {
+        "A": "1",
+        "B": "0",
+    }
     assert world.alerts("RegionFederationDown") == []

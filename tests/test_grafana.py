@@ -1,5 +1,6 @@
 """grafana/: the committed files are what grafana/build.py writes, every query uses metrics the exporter
 really exposes (from a real scrape) or rules.yml records, and the dashboard and rules hang together."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,20 @@ import sys
 
 import pytest
 import yaml
-
-from promserver import (GRAFANA, PROMETHEUS_NAMES, alert_rule_queries, dashboard_queries, demo_families,
-                        grafana_builder, info_joins, info_labels, metric_names, pending_families, recorded_names,
-                        variable_selectors)
+from promserver import (
+    GRAFANA,
+    PROMETHEUS_NAMES,
+    alert_rule_queries,
+    dashboard_queries,
+    demo_families,
+    grafana_builder,
+    info_joins,
+    info_labels,
+    metric_names,
+    pending_families,
+    recorded_names,
+    variable_selectors,
+)
 
 build = grafana_builder()
 DASHBOARD = json.loads(build.DASHBOARD.read_text())
@@ -30,8 +41,11 @@ def test_committed_files_are_the_builders_output():
 
 
 def all_queries() -> list[tuple[str, str]]:
-    return (dashboard_queries(DASHBOARD) + alert_rule_queries(ALERT_RULES)
-            + [(name, selector) for name, selector, _ in variable_selectors(DASHBOARD)])
+    return (
+        dashboard_queries(DASHBOARD)
+        + alert_rule_queries(ALERT_RULES)
+        + [(name, selector) for name, selector, _ in variable_selectors(DASHBOARD)]
+    )
 
 
 def test_every_query_uses_metrics_the_exporter_exposes_or_rules_record():
@@ -115,14 +129,19 @@ def test_the_panels_of_each_project():
     assert all("by (zone, backend)" in t["expr"] for t in cinder["targets"])
     neutron = titled("Neutron agents by type and zone")
     assert {"service_info", "service_up", "service_disabled"} <= set().union(
-        *(metric_names(t["expr"]) for t in neutron["targets"]))
+        *(metric_names(t["expr"]) for t in neutron["targets"])
+    )
     assert all("by (agent_type, zone)" in t["expr"] and 'project="neutron"' in t["expr"] for t in neutron["targets"])
     assert metric_names(titled("OVN agents")["targets"][0]["expr"]) == {"service_exporter_source_partial"}
     groups = titled("Ironic conductor groups")
     assert all("by (conductor_group)" in t["expr"] and 'project="ironic"' in t["expr"] for t in groups["targets"])
     conductors = titled("Ironic conductors")
     assert [metric_names(t["expr"]) for t in conductors["targets"]] == [
-        {"service_up"}, {"service_online"}, {"service_heartbeat_age_seconds"}, {"service_info"}]
+        {"service_up"},
+        {"service_online"},
+        {"service_heartbeat_age_seconds"},
+        {"service_info"},
+    ]
     assert conductors["transformations"][1]["options"]["indexByName"]["conductor_group"] == 0
 
 
@@ -152,8 +171,10 @@ def test_grafana_rules_mirror_every_prometheus_alert():
         for d in rule["data"]:
             model = d["model"]
             if d["datasourceUid"] == "__expr__":
-                inputs = [model["expression"]] if model["type"] == "reduce" else re.findall(r"\$(\w+)", model["expression"])
-                assert set(inputs) <= set(refs[:refs.index(d["refId"])]), f"{name}: {d['refId']} reads a later ref"
+                inputs = (
+                    [model["expression"]] if model["type"] == "reduce" else re.findall(r"\$(\w+)", model["expression"])
+                )
+                assert set(inputs) <= set(refs[: refs.index(d["refId"])]), f"{name}: {d['refId']} reads a later ref"
             else:
                 assert d["datasourceUid"] == model["datasource"]["uid"] == build.DATASOURCE_UID
 
@@ -173,14 +194,17 @@ def test_provisioning_files():
     assert provider["providers"][0]["type"] == "file"
 
 
-@pytest.mark.parametrize("expr, expected", [
-    ("(a unless (b == 1 or c == 1)) == 0", ("a unless (b == 1 or c == 1)", "==", "0")),
-    ('x{l=~"a>b|c==d"} > 3', ('x{l=~"a>b|c==d"}', ">", "3")),
-    ("max without (host) (a) <= -5.5", ("max without (host) (a)", "<=", "-5.5")),
-    ("ratio > on() group_left() threshold", ("ratio", ">", "threshold")),
-    ('absent(up{job="j"})', ('count(up{job="j"}) or vector(0)', "==", "0")),
-    ("(a) + (b) != 1", ("(a) + (b)", "!=", "1")),
-])
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        ("(a unless (b == 1 or c == 1)) == 0", ("a unless (b == 1 or c == 1)", "==", "0")),
+        ('x{l=~"a>b|c==d"} > 3', ('x{l=~"a>b|c==d"}', ">", "3")),
+        ("max without (host) (a) <= -5.5", ("max without (host) (a)", "<=", "-5.5")),
+        ("ratio > on() group_left() threshold", ("ratio", ">", "threshold")),
+        ('absent(up{job="j"})', ('count(up{job="j"}) or vector(0)', "==", "0")),
+        ("(a) + (b) != 1", ("(a) + (b)", "!=", "1")),
+    ],
+)
 def test_split_alert(expr, expected):
     cond = build.split_alert(expr)
     assert (cond.query, cond.op, cond.threshold) == expected

@@ -1,5 +1,6 @@
 """pyproject.toml says what is true: the Python that is tested, extras that each say one thing, and a
 floor for every dependency (scripts/test --lowest installs and tests exactly those floors)."""
+
 from __future__ import annotations
 
 import pathlib
@@ -19,8 +20,11 @@ import floors  # noqa: E402
 def test_requires_python_is_the_lowest_classified_python_and_the_one_running():
     floor = re.fullmatch(r">=3\.(\d+)", PROJECT["requires-python"])
     assert floor, PROJECT["requires-python"]
-    classified = [int(c.rsplit(".", 1)[1]) for c in PROJECT["classifiers"]
-                  if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    classified = [
+        int(c.rsplit(".", 1)[1])
+        for c in PROJECT["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
     assert classified and min(classified) == int(floor.group(1))
     assert sys.version_info[:2] >= (3, int(floor.group(1)))
 
@@ -46,6 +50,8 @@ def test_a_dependency_without_a_floor_is_refused(requirement):
 
 
 def test_floors_read_extras_markers_and_upper_bounds():
-    project = {"dependencies": ["a[x]>=1.2; python_version >= '3.11'", "B >= 2, <3"],
-               "optional-dependencies": {"e": ["c>=0.1", "a>=1.2"]}}
+    project = {
+        "dependencies": ["a[x]>=1.2; python_version >= '3.11'", "B >= 2, <3"],
+        "optional-dependencies": {"e": ["c>=0.1", "a>=1.2"]},
+    }
     assert floors.pins(["e"], project) == ["a==1.2", "B==2", "c==0.1"]

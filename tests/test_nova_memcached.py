@@ -1,6 +1,7 @@
 """Nova with servicegroup_driver = mc, the exporter's side: its configuration, and a real memcached that
 is empty, stopped or hung. Heartbeats written by Nova itself, compared with Nova's own verdicts:
 tests/conformance/test_conformance_memcached.py."""
+
 from __future__ import annotations
 
 import os
@@ -10,13 +11,13 @@ import sys
 import time
 
 import pytest
-
 from cloud import insert_services, service
-from exporter import config
-from exporter.reader import Reader
-from exporter.sources import SOURCES
 from helpers import run_cli, samples, scrape, served
 from memcached import Memcached
+
+from openstack_service_exporter import config
+from openstack_service_exporter.reader import Reader
+from openstack_service_exporter.sources import SOURCES
 
 QUERY_TIMEOUT = 2.0
 BACKENDS = ("dogpile.cache.pymemcache", "oslo_cache.memcache_pool", "dogpile.cache.memcached")
@@ -33,8 +34,11 @@ def memcached():
 @pytest.fixture
 def cell(mariadb, new_db):
     database = new_db("services")
-    insert_services(mariadb, database, [service("cmp-1"), service("cmp-2", forced_down=1),
-                                        service("ctl-1", binary="nova-scheduler")])
+    insert_services(
+        mariadb,
+        database,
+        [service("cmp-1"), service("cmp-2", forced_down=1), service("ctl-1", binary="nova-scheduler")],
+    )
     return mariadb.url(database)
 
 
@@ -57,12 +61,15 @@ def cache_health(snapshot):
     return health
 
 
-@pytest.mark.parametrize("cache,expected", [
-    ("", "[cache] enabled = true and memcache_servers"),  # Nova makes no client: it cannot tell either
-    ("enabled = true\nmemcache_servers =\n", "[cache] enabled = true and memcache_servers"),
-    ("enabled = true\nbackend = dogpile.cache.nosuch\n", "dogpile.cache.nosuch"),
-    ("enabled = true\nexpiration_time = 100\nbackend_expiration_time = 30\n", "backend_expiration_time"),
-])
+@pytest.mark.parametrize(
+    "cache,expected",
+    [
+        ("", "[cache] enabled = true and memcache_servers"),  # Nova makes no client: it cannot tell either
+        ("enabled = true\nmemcache_servers =\n", "[cache] enabled = true and memcache_servers"),
+        ("enabled = true\nbackend = dogpile.cache.nosuch\n", "dogpile.cache.nosuch"),
+        ("enabled = true\nexpiration_time = 100\nbackend_expiration_time = 30\n", "backend_expiration_time"),
+    ],
+)
 def test_a_cache_nova_cannot_read_heartbeats_from_is_refused(tmp_path, cache, expected):
     code, _, err = run_cli(["--config-file", str(nova_conf(tmp_path, "sqlite://", cache)), "list"])
     assert code == 2 and expected in err and "Traceback" not in err, err
@@ -71,11 +78,18 @@ def test_a_cache_nova_cannot_read_heartbeats_from_is_refused(tmp_path, cache, ex
 def test_without_oslo_cache_the_error_names_the_extra(tmp_path):
     conf = nova_conf(tmp_path, "sqlite://", "enabled = true\n")
     # A process in which oslo_cache cannot be imported, as where the extra is not installed.
-    code = ("import sys; sys.modules['oslo_cache'] = None\n"
-            "from exporter.cli import main\n"
-            f"sys.exit(main(['--config-file', {str(conf)!r}, 'list']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    code = (
+        "import sys; sys.modules['oslo_cache'] = None\n"
+        "from openstack_service_exporter.cli import main\n"
+        f"sys.exit(main(['--config-file', {str(conf)!r}, 'list']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert done.returncode == 2, done.stderr
     assert "openstack-service-exporter[memcached]" in done.stderr and "Traceback" not in done.stderr
 
@@ -90,8 +104,12 @@ def test_the_null_backend_is_read_and_noted(tmp_path, cell):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_empty_cache_answers_every_service_down(tmp_path, cell, memcached, backend):
-    conf = nova_conf(tmp_path, cell, cache_section(memcached.server, backend),
-                     "servicegroup_driver = mc\nservice_down_time = 7\nreport_interval = 10\n")
+    conf = nova_conf(
+        tmp_path,
+        cell,
+        cache_section(memcached.server, backend),
+        "servicegroup_driver = mc\nservice_down_time = 7\nreport_interval = 10\n",
+    )
     with served(settings(conf)) as (base, _):
         text = samples(scrape(base))
     up = {dict(k[1])["host"]: v for k, v in text.items() if k[0] == "service_up"}

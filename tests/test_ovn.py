@@ -1,19 +1,20 @@
 """Neutron's ML2/OVN agents read from real OVN databases (ovsdb-server with OVN's schemas, on loopback
 and on unix sockets in the test's folder) and judged by neutron 29.0.0's rule."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
+from ovsdb_server import Chassis, OvnDatabases, make_pki
 from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
 
-from exporter.config import ConfigError, Settings, read_project_files
-from exporter.sources.ovsdb import Remote
-from exporter.reader import ReadContext, wall_clock_us
-from exporter.snapshot import DatabaseHealth
-from exporter.sources import ovn
-from ovsdb_server import Chassis, OvnDatabases, make_pki
+from openstack_service_exporter.config import ConfigError, Settings, read_project_files
+from openstack_service_exporter.reader import ReadContext, wall_clock_us
+from openstack_service_exporter.snapshot import DatabaseHealth
+from openstack_service_exporter.sources import ovn
+from openstack_service_exporter.sources.ovsdb import Remote
 
 NOW_MS = 1_767_225_600_000  # the frozen instant of the rule's tests, ms
 NOW = NOW_MS * 1000
@@ -45,6 +46,7 @@ def config(dbs, kind: str = "tcp", pki=None) -> ovn.OvnConfig:
         if kind == "ssl":
             return Remote((server.ssl,), str(pki.client_key), str(pki.client_cert), str(pki.ca_cert))
         return Remote((getattr(server, kind),))
+
     return ovn.OvnConfig(remote(dbs.nb), remote(dbs.sb))
 
 
@@ -71,7 +73,8 @@ def test_controller_rule_at_its_thresholds(dbs, ctx):
     agent_down_time old, to the millisecond; a timestamp from the future is alive."""
     limit_ms = DOWN_TIME * 1000
     cases = {  # name: (nb_cfg, nb_cfg_timestamp ms, alive)
-        "same": (GLOBAL_CFG, 0, True), "one-behind": (GLOBAL_CFG - 1, 0, True),
+        "same": (GLOBAL_CFG, 0, True),
+        "one-behind": (GLOBAL_CFG - 1, 0, True),
         "ahead": (GLOBAL_CFG + 5, 0, True),
         "two-behind-fresh": (GLOBAL_CFG - 2, NOW_MS - limit_ms + 1, True),
         "two-behind-at-limit": (GLOBAL_CFG - 2, NOW_MS - limit_ms, False),
@@ -86,13 +89,25 @@ def test_controller_rule_at_its_thresholds(dbs, ctx):
     judged = by_id(ovn.judge(reading.rows, NOW, DOWN_TIME))
     assert {name: j.up for name, j in judged.items()} == {name: alive for name, (_, _, alive) in cases.items()}
     at_limit = judged["two-behind-at-limit"]
-    assert (at_limit.project, at_limit.cell, at_limit.binary, at_limit.host, at_limit.zone, at_limit.disabled) == \
-        ("neutron", "", "ovn-controller", "host-two-behind-at-limit", "", False)
+    assert (at_limit.project, at_limit.cell, at_limit.binary, at_limit.host, at_limit.zone, at_limit.disabled) == (
+        "neutron",
+        "",
+        "ovn-controller",
+        "host-two-behind-at-limit",
+        "",
+        False,
+    )
     assert at_limit.heartbeat == (NOW_MS - limit_ms) * 1000 and at_limit.age_us == limit_ms * 1000
     assert judged["far-behind-future"].age_us == -3_600_000_000
     row = at_limit.row
-    assert (row.agent_type, row.topic, row.admin_state_up, row.chassis, row.nb_cfg, row.nb_global_nb_cfg) == \
-        (ovn.CONTROLLER, "n/a", True, "two-behind-at-limit", GLOBAL_CFG - 2, GLOBAL_CFG)
+    assert (row.agent_type, row.topic, row.admin_state_up, row.chassis, row.nb_cfg, row.nb_global_nb_cfg) == (
+        ovn.CONTROLLER,
+        "n/a",
+        True,
+        "two-behind-at-limit",
+        GLOBAL_CFG - 2,
+        GLOBAL_CFG,
+    )
 
 
 def test_metadata_and_neutron_agents(dbs, ctx):
@@ -104,34 +119,50 @@ def test_metadata_and_neutron_agents(dbs, ctx):
         Chassis("md-lagging", "h2", GLOBAL_CFG, old, agent_ids("m2", **{ovn.METADATA_CFG: GLOBAL_CFG - 2})),
         Chassis("md-fresh", "h3", GLOBAL_CFG, NOW_MS, agent_ids("m3", **{ovn.METADATA_CFG: 0})),
         Chassis("md-no-cfg", "h4", GLOBAL_CFG, old, agent_ids("m4")),
-        Chassis("md-dead-controller", "h5", GLOBAL_CFG - 2, old,
-                agent_ids("m5", **{ovn.METADATA_CFG: GLOBAL_CFG})),
-        Chassis("both", "h6", GLOBAL_CFG, old,
-                agent_ids("m6", "n6", **{ovn.METADATA_CFG: GLOBAL_CFG, ovn.NEUTRON_AGENT_CFG: GLOBAL_CFG - 1})),
-        Chassis("na-dead-controller", "h7", GLOBAL_CFG - 3, old,
-                agent_ids(neutron="n7", **{ovn.NEUTRON_AGENT_CFG: GLOBAL_CFG})),
+        Chassis("md-dead-controller", "h5", GLOBAL_CFG - 2, old, agent_ids("m5", **{ovn.METADATA_CFG: GLOBAL_CFG})),
+        Chassis(
+            "both",
+            "h6",
+            GLOBAL_CFG,
+            old,
+            agent_ids("m6", "n6", **{ovn.METADATA_CFG: GLOBAL_CFG, ovn.NEUTRON_AGENT_CFG: GLOBAL_CFG - 1}),
+        ),
+        Chassis(
+            "na-dead-controller",
+            "h7",
+            GLOBAL_CFG - 3,
+            old,
+            agent_ids(neutron="n7", **{ovn.NEUTRON_AGENT_CFG: GLOBAL_CFG}),
+        ),
         Chassis("empty-ids", "h8", GLOBAL_CFG, old, agent_ids(**{ovn.METADATA_ID: "", ovn.NEUTRON_AGENT_ID: ""})),
         Chassis("bad-cfg", "h9", GLOBAL_CFG, NOW_MS, agent_ids("m9", **{ovn.METADATA_CFG: "x"})),
     ]
     dbs.set_nb_cfg(GLOBAL_CFG)
     dbs.set_chassis(chassis)
     judged = by_id(ovn.judge(read(ctx, config(dbs)).rows, NOW, DOWN_TIME))
-    expected = {"m1": True, "m2": False, "m3": True, "m4": False, "m5": False, "n6": True, "n7": False,
-                "m9": False}
+    expected = {"m1": True, "m2": False, "m3": True, "m4": False, "m5": False, "n6": True, "n7": False, "m9": False}
     assert {i: judged[i].up for i in expected} == expected
     assert "m6" not in judged
     assert {j.row.agent_type for j in judged.values()} == {ovn.CONTROLLER, ovn.METADATA, ovn.NEUTRON_AGENT}
     assert len(judged) == len(chassis) + 8  # a controller per chassis, plus eight agents
-    assert (judged["m1"].binary, judged["m1"].host, judged["n6"].binary) == \
-        ("neutron-ovn-metadata-agent", "h1", "neutron-ovn-agent")
+    assert (judged["m1"].binary, judged["m1"].host, judged["n6"].binary) == (
+        "neutron-ovn-metadata-agent",
+        "h1",
+        "neutron-ovn-agent",
+    )
     assert judged["m1"].row.chassis == "md-up" and judged["m4"].row.nb_cfg == 0 and judged["m9"].row.nb_cfg is None
 
 
 def test_gateway_zones_and_orphans(dbs, ctx):
     cms = ovn.CMS_OPTIONS
     chassis = [
-        Chassis("gw", "g1", GLOBAL_CFG, NOW_MS,
-                other_config={cms: " enable-chassis-as-gw , availability-zones=az2: az1 :,availability-zones=x"}),
+        Chassis(
+            "gw",
+            "g1",
+            GLOBAL_CFG,
+            NOW_MS,
+            other_config={cms: " enable-chassis-as-gw , availability-zones=az2: az1 :,availability-zones=x"},
+        ),
         Chassis("gw-ids-only", "g2", GLOBAL_CFG, NOW_MS, external_ids={cms: "enable-chassis-as-gw"}),
         Chassis("gw-substring", "g3", GLOBAL_CFG, NOW_MS, other_config={cms: "enable-chassis-as-gw-not"}),
         Chassis("zoned", "c1", GLOBAL_CFG, NOW_MS, agent_ids("mz"), other_config={cms: "availability-zones=nova"}),
@@ -213,8 +244,10 @@ def test_configuration(tmp_path, pki):
     assert default.nb.connections == ("tcp:127.0.0.1:6641",) and default.sb.connections == ("tcp:127.0.0.1:6642",)
     two = conf("[ovn]\novn_nb_connection = tcp:127.0.0.1:1,unix:/run/ovn/ovnnb_db.sock\n")
     assert two.nb.connections == ("tcp:127.0.0.1:1", "unix:/run/ovn/ovnnb_db.sock")
-    secure = conf(f"[ovn]\novn_sb_connection = ssl:127.0.0.1:6642\novn_sb_private_key = {pki.client_key}\n"
-                  f"ovn_sb_certificate = {pki.client_cert}\novn_sb_ca_cert = {pki.ca_cert}\n")
+    secure = conf(
+        f"[ovn]\novn_sb_connection = ssl:127.0.0.1:6642\novn_sb_private_key = {pki.client_key}\n"
+        f"ovn_sb_certificate = {pki.client_cert}\novn_sb_ca_cert = {pki.ca_cert}\n"
+    )
     assert secure.sb == Remote(("ssl:127.0.0.1:6642",), str(pki.client_key), str(pki.client_cert), str(pki.ca_cert))
     with pytest.raises(ConfigError, match=r"ovn_nb_connection uses ssl: but ovn_nb_certificate, ovn_nb_ca_cert"):
         conf(f"[ovn]\novn_nb_connection = ssl:127.0.0.1:6641\novn_nb_private_key = {pki.client_key}\n")
@@ -231,6 +264,7 @@ def test_health_families_and_record(dbs, ctx):
     class Collector:
         def collect(self):
             return ovn.health_families(reading, "x_")
+
     registry.register(Collector())
     text = generate_latest(registry).decode()
     assert 'x_service_ovn_nb_cfg{project="neutron"} 42.0' in text

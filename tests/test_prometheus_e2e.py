@@ -5,6 +5,7 @@ rules.yml.
 The rules' `for:` durations are minutes; Prometheus loads a copy with every `for:` divided by 60
 (3m -> 3s, see promserver.shortened_rules), expressions, labels and annotations untouched.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -14,11 +15,23 @@ from contextlib import closing
 
 import pytest
 import yaml
-
 from cloud import add_cell, add_zone, insert_services, service
-from promserver import (Prometheus, RULES, alert_rule_queries, dashboard_queries, grafana_builder, pending_projects,
-                        registered_sources, shortened_rules, start_exporter, variable_selectors, wait_for)
-from test_cinder import cinder_conf, insert as insert_cinder, service as cinder_service
+from promserver import (
+    RULES,
+    Prometheus,
+    alert_rule_queries,
+    dashboard_queries,
+    grafana_builder,
+    pending_projects,
+    registered_sources,
+    shortened_rules,
+    start_exporter,
+    variable_selectors,
+    wait_for,
+)
+from test_cinder import cinder_conf
+from test_cinder import insert as insert_cinder
+from test_cinder import service as cinder_service
 from test_ironic import conductor, ironic_conf
 from test_neutron import agent, dhcp, neutron_files
 
@@ -29,19 +42,29 @@ STOPPED = "cmp-1"
 CINDER_STOPPED = "stor-1@ceph"
 SERVED = {"nova", "cinder", "neutron", "ironic"}  # the projects this cloud has
 # Dashboard variables and Grafana's interval macros, as an instant query can take them.
-SUBSTITUTIONS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m",
-                 "$project": ".*", "$cell": ".*", "$zone": ".*", "$binary": ".*", "$host": ".*"}
+SUBSTITUTIONS = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "5m",
+    "$project": ".*",
+    "$cell": ".*",
+    "$zone": ".*",
+    "$binary": ".*",
+    "$host": ".*",
+}
 
 
 def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
 class Heartbeats(threading.Thread):
     """Writes what a live Nova service writes every second, for every host not stopped."""
 
-    UPDATE = ("UPDATE services SET last_seen_up = UTC_TIMESTAMP(), updated_at = UTC_TIMESTAMP(), "
-              "report_count = report_count + 1 WHERE deleted = 0 AND host NOT IN %s")
+    UPDATE = (
+        "UPDATE services SET last_seen_up = UTC_TIMESTAMP(), updated_at = UTC_TIMESTAMP(), "
+        "report_count = report_count + 1 WHERE deleted = 0 AND host NOT IN %s"
+    )
 
     def __init__(self, mariadb, database: str, dead: set[str]):
         super().__init__(name="heartbeats", daemon=True)
@@ -69,8 +92,10 @@ class Heartbeats(threading.Thread):
 class CinderHeartbeats(Heartbeats):
     """What a live Cinder service writes (cinder/service.py, Service.report_state)."""
 
-    UPDATE = ("UPDATE services SET updated_at = UTC_TIMESTAMP(), report_count = report_count + 1 "
-              "WHERE deleted = 0 AND host NOT IN %s")
+    UPDATE = (
+        "UPDATE services SET updated_at = UTC_TIMESTAMP(), report_count = report_count + 1 "
+        "WHERE deleted = 0 AND host NOT IN %s"
+    )
 
 
 class NeutronHeartbeats(Heartbeats):
@@ -96,40 +121,83 @@ def cloud(mariadb, new_db):
     add_zone(mariadb, api, "agg-az2", ["cmp-3", "cmp-retired", "cmp-fenced"], "az2")
     now = utcnow()
     old = now - datetime.timedelta(days=3)
-    insert_services(mariadb, cell, [
-        service("ctl-1", "nova-conductor", last_seen_up=now, updated_at=now),
-        service("ctl-1", "nova-scheduler", last_seen_up=now, updated_at=now),
-        service("cmp-1", last_seen_up=now, updated_at=now),
-        service("cmp-2", last_seen_up=now, updated_at=now),
-        service("cmp-3", last_seen_up=now, updated_at=now),
-        service("cmp-retired", last_seen_up=old, updated_at=old, disabled=1,
-                disabled_reason="AUTO: Connection to libvirt lost: 1"),
-        service("cmp-fenced", last_seen_up=now, updated_at=now, forced_down=1),
-    ])
+    insert_services(
+        mariadb,
+        cell,
+        [
+            service("ctl-1", "nova-conductor", last_seen_up=now, updated_at=now),
+            service("ctl-1", "nova-scheduler", last_seen_up=now, updated_at=now),
+            service("cmp-1", last_seen_up=now, updated_at=now),
+            service("cmp-2", last_seen_up=now, updated_at=now),
+            service("cmp-3", last_seen_up=now, updated_at=now),
+            service(
+                "cmp-retired",
+                last_seen_up=old,
+                updated_at=old,
+                disabled=1,
+                disabled_reason="AUTO: Connection to libvirt lost: 1",
+            ),
+            service("cmp-fenced", last_seen_up=now, updated_at=now, forced_down=1),
+        ],
+    )
     beats = Heartbeats(mariadb, cell, dead={"cmp-retired"})
     cinder = new_db("cinder")
-    insert_cinder(mariadb, cinder, [
-        cinder_service(host, binary, created_at=now, updated_at=now)
-        for host, binary in (("ctl-1", "cinder-scheduler"), ("ctl-1", "cinder-backup"), ("ctl-1@lvm", "cinder-volume"),
-                             ("stor-1@ceph", "cinder-volume"), ("stor-2@ceph", "cinder-volume"))])
+    insert_cinder(
+        mariadb,
+        cinder,
+        [
+            cinder_service(host, binary, created_at=now, updated_at=now)
+            for host, binary in (
+                ("ctl-1", "cinder-scheduler"),
+                ("ctl-1", "cinder-backup"),
+                ("ctl-1@lvm", "cinder-volume"),
+                ("stor-1@ceph", "cinder-volume"),
+                ("stor-2@ceph", "cinder-volume"),
+            )
+        ],
+    )
     cinder_beats = CinderHeartbeats(mariadb, cinder, dead=set())
     neutron = new_db("neutron")
-    mariadb.insert(neutron, "agents", [
-        agent("cmp-1", heartbeat_timestamp=now), agent("cmp-2", heartbeat_timestamp=now),
-        dhcp("net-1", heartbeat_timestamp=now, availability_zone="az1"),
-        agent("net-1", "L3 agent", "neutron-l3-agent", topic="l3_agent", heartbeat_timestamp=now,
-              availability_zone="az1")])
+    mariadb.insert(
+        neutron,
+        "agents",
+        [
+            agent("cmp-1", heartbeat_timestamp=now),
+            agent("cmp-2", heartbeat_timestamp=now),
+            dhcp("net-1", heartbeat_timestamp=now, availability_zone="az1"),
+            agent(
+                "net-1",
+                "L3 agent",
+                "neutron-l3-agent",
+                topic="l3_agent",
+                heartbeat_timestamp=now,
+                availability_zone="az1",
+            ),
+        ],
+    )
     neutron_beats = NeutronHeartbeats(mariadb, neutron, dead=set())
     ironic = new_db("ironic")
-    mariadb.insert(ironic, "conductors", [conductor(1, "bm-1", updated_at=now, conductor_group="rack-a"),
-                                          conductor(2, "bm-2", updated_at=now, conductor_group="rack-a")])
+    mariadb.insert(
+        ironic,
+        "conductors",
+        [
+            conductor(1, "bm-1", updated_at=now, conductor_group="rack-a"),
+            conductor(2, "bm-2", updated_at=now, conductor_group="rack-a"),
+        ],
+    )
     ironic_beats = IronicHeartbeats(mariadb, ironic, dead=set())
     every = (beats, cinder_beats, neutron_beats, ironic_beats)
     for thread in every:
         thread.start()
-    yield {"api": mariadb.url(api), "cell": mariadb.url(cell), "cinder": mariadb.url(cinder),
-           "neutron": mariadb.url(neutron), "ironic": mariadb.url(ironic), "heartbeats": beats,
-           "cinder_heartbeats": cinder_beats}
+    yield {
+        "api": mariadb.url(api),
+        "cell": mariadb.url(cell),
+        "cinder": mariadb.url(cinder),
+        "neutron": mariadb.url(neutron),
+        "ironic": mariadb.url(ironic),
+        "heartbeats": beats,
+        "cinder_heartbeats": cinder_beats,
+    }
     for thread in every:
         thread.stop()
 
@@ -137,13 +205,28 @@ def cloud(mariadb, new_db):
 @pytest.fixture
 def exporter_url(cloud, tmp_path):
     child, url = start_exporter(
-        ["--database-connection", cloud["cell"], "--api_database-connection", cloud["api"],
-         "--service_down_time", str(DOWN_TIME), "--report_interval", "1",
-         "--cinder-config_file", cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME),
-         *(arg for f in neutron_files(tmp_path / "neutron", cloud["neutron"], down_time=DOWN_TIME)
-           for arg in ("--neutron-config_file", f)),
-         "--ironic-config_file", ironic_conf(tmp_path, cloud["ironic"], timeout=DOWN_TIME), "serve"],
-        tmp_path / "exporter.log")
+        [
+            "--database-connection",
+            cloud["cell"],
+            "--api_database-connection",
+            cloud["api"],
+            "--service_down_time",
+            str(DOWN_TIME),
+            "--report_interval",
+            "1",
+            "--cinder-config_file",
+            cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME),
+            *(
+                arg
+                for f in neutron_files(tmp_path / "neutron", cloud["neutron"], down_time=DOWN_TIME)
+                for arg in ("--neutron-config_file", f)
+            ),
+            "--ironic-config_file",
+            ironic_conf(tmp_path, cloud["ironic"], timeout=DOWN_TIME),
+            "serve",
+        ],
+        tmp_path / "exporter.log",
+    )
     yield url
     child.stop()
 
@@ -193,18 +276,35 @@ def substitute(expr: str) -> str:
 
 
 def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, prometheus):
-    wait_for("the 7 Nova services in Prometheus, the 5 live ones up",
-             lambda: len(prometheus.query('service_up{project="nova"}')) == 7
-             and len(prometheus.query('service_up{project="nova"} == 1')) == 5)
+    wait_for(
+        "the 7 Nova services in Prometheus, the 5 live ones up",
+        lambda: (
+            len(prometheus.query('service_up{project="nova"}')) == 7
+            and len(prometheus.query('service_up{project="nova"} == 1')) == 5
+        ),
+    )
     wait_for("the 5 Cinder services, all up", lambda: len(prometheus.query('service_up{project="cinder"} == 1')) == 5)
-    wait_for("the recording rules", lambda: prometheus.query("zone:service_compute_down:ratio")
-             and prometheus.query("zone_backend:service_volume_up:sum"))
+    wait_for(
+        "the recording rules",
+        lambda: (
+            prometheus.query("zone:service_compute_down:ratio")
+            and prometheus.query("zone_backend:service_volume_up:sum")
+        ),
+    )
     assert service_down_alerts(prometheus) == []
 
     alert = watch_down_and_back(prometheus, cloud["heartbeats"], "NovaServiceDown", STOPPED)
-    assert alert["labels"] == {"alertname": "NovaServiceDown", "severity": "warning", "project": "nova", "cell": "cell1",
-                               "binary": "nova-compute", "host": STOPPED, "zone": "az1",
-                               "instance": alert["labels"]["instance"], "job": "openstack-service-exporter"}
+    assert alert["labels"] == {
+        "alertname": "NovaServiceDown",
+        "severity": "warning",
+        "project": "nova",
+        "cell": "cell1",
+        "binary": "nova-compute",
+        "host": STOPPED,
+        "zone": "az1",
+        "instance": alert["labels"]["instance"],
+        "job": "openstack-service-exporter",
+    }
     assert alert["annotations"]["summary"] == 'nova-compute on cmp-1 is down (zone az1, cell "cell1")'
 
     unserved = set(registered_sources()) - SERVED
@@ -214,9 +314,14 @@ def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, 
     queries = dashboard_queries(dashboard) + alert_rule_queries(build.alert_rules_file(build.load_rules()))
     # A query pinned to a project whose source is not registered yet cannot answer: the promtool
     # tests cover its rules until then.
-    pending = [(where, expr) for where, expr in queries if set(re.findall(r'project="(\w+)"', expr)) & pending_projects()]
-    empty = [(where, expr) for where, expr in queries
-             if (where, expr) not in pending and not prometheus.query(substitute(expr))]
+    pending = [
+        (where, expr) for where, expr in queries if set(re.findall(r'project="(\w+)"', expr)) & pending_projects()
+    ]
+    empty = [
+        (where, expr)
+        for where, expr in queries
+        if (where, expr) not in pending and not prometheus.query(substitute(expr))
+    ]
     assert not empty, f"queries without data: {empty}"
     for name, selector, label in variable_selectors(dashboard):
         series = prometheus.query(substitute(selector))
@@ -227,9 +332,16 @@ def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, 
 def test_cinder_service_down_fires_and_resolves_and_pages_no_other_project(cloud, prometheus):
     wait_for("the 5 Cinder services up", lambda: len(prometheus.query('service_up{project="cinder"} == 1')) == 5)
     alert = watch_down_and_back(prometheus, cloud["cinder_heartbeats"], "CinderServiceDown", CINDER_STOPPED)
-    assert alert["labels"] == {"alertname": "CinderServiceDown", "severity": "warning", "project": "cinder",
-                               "binary": "cinder-volume", "host": CINDER_STOPPED, "zone": "nova",
-                               "instance": alert["labels"]["instance"], "job": "openstack-service-exporter"}
+    assert alert["labels"] == {
+        "alertname": "CinderServiceDown",
+        "severity": "warning",
+        "project": "cinder",
+        "binary": "cinder-volume",
+        "host": CINDER_STOPPED,
+        "zone": "nova",
+        "instance": alert["labels"]["instance"],
+        "job": "openstack-service-exporter",
+    }
     assert alert["annotations"]["summary"] == "cinder-volume on stor-1@ceph is down (zone nova)"
     # stor-2@ceph served the backend all along, and no Nova alert was ever raised for a Cinder service:
     # not even pending, at any evaluation of the test.

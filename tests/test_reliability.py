@@ -1,4 +1,5 @@
 """Concurrent scrapes, min_interval, Prometheus' scrape timeout, TLS and basic auth, and no leaked secret."""
+
 from __future__ import annotations
 
 import base64
@@ -11,13 +12,25 @@ import time
 
 import bcrypt
 import pytest
-
 from cloud import T, add_cell, insert_services, service
-from exporter.http import WORKERS
-from exporter.webconfig import load_web_config
-from helpers import nova_settings, free_port, get, run_cli, samples, scrape, series, served, start_exporter, stop_exporter, to_us
+from helpers import (
+    free_port,
+    get,
+    nova_settings,
+    run_cli,
+    samples,
+    scrape,
+    series,
+    served,
+    start_exporter,
+    stop_exporter,
+    to_us,
+)
 from mariadb import PASSWORD
 from promserver import wait_for
+
+from openstack_service_exporter.http import WORKERS
+from openstack_service_exporter.webconfig import load_web_config
 
 
 def com_select(mariadb) -> int:
@@ -67,14 +80,14 @@ def test_concurrent_scrapes_share_one_database_round(mariadb, cloud):
 
 def _status(admin, *names: str) -> dict[str, int]:
     with admin.cursor() as cur:
-        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ",".join(["%s"] * len(names)), names)
+        cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({','.join(['%s'] * len(names))})", names)
         return {k: int(v) for k, v in cur.fetchall()}
 
 
 def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
     """Per database one SELECT of the clock and one of the rows (the API database: mappings and
     zones); no transaction statement, on connections in autocommit."""
-    from exporter.reader import Reader
+    from openstack_service_exporter.reader import Reader
 
     reader = Reader(cloud)
     admin = mariadb.admin()  # opened before: its own connection's SET statements are not counted
@@ -89,13 +102,18 @@ def test_a_reading_sends_its_selects_and_nothing_else(mariadb, cloud):
         admin.close()
     assert snapshot.ok and len(snapshot.readings[0].rows) == 30
     spent = {k: after[k] - before[k] for k in names}
-    assert spent == {"Com_select": 2 * 2 + 2, "Com_rollback": 0, "Com_commit": 0, "Com_begin": 0,
-                     "Com_set_option": 0}, spent
+    assert spent == {
+        "Com_select": 2 * 2 + 2,
+        "Com_rollback": 0,
+        "Com_commit": 0,
+        "Com_begin": 0,
+        "Com_set_option": 0,
+    }, spent
 
 
 def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariadb, cloud):
-    from exporter.engines import dbapi_connection, make_engine
-    from exporter.sources.nova.tables import fetch_all
+    from openstack_service_exporter.engines import dbapi_connection, make_engine
+    from openstack_service_exporter.sources.nova.tables import fetch_all
 
     engine = make_engine(cloud.sources[0].database_connection, 5)
 
@@ -108,7 +126,7 @@ def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariad
             first = session_id(conn)
         with pytest.raises(ZeroDivisionError), dbapi_connection(engine) as conn:
             assert session_id(conn) == first  # pooled
-            1 / 0  # e.g. a read timeout in the middle of a result
+            _ = 1 / 0  # e.g. a read timeout in the middle of a result
         with dbapi_connection(engine) as conn:
             assert session_id(conn) != first  # the failed one was thrown away, not pooled
     finally:
@@ -117,8 +135,8 @@ def test_pooled_connections_are_in_autocommit_and_a_failed_one_is_dropped(mariad
 
 def test_pymysql_reads_what_mysqlclient_reads(monkeypatch, cloud):
     """PyMySQL is the default dependency; mysqlclient, when installed, is taken for the same URLs."""
-    from exporter import engines
-    from exporter.reader import Reader
+    from openstack_service_exporter import engines
+    from openstack_service_exporter.reader import Reader
 
     def reading():
         reader = Reader(cloud)
@@ -140,7 +158,7 @@ def test_pymysql_reads_what_mysqlclient_reads(monkeypatch, cloud):
 def test_pymysql_connections_share_one_tls_context_made_as_pymysql_makes_it(monkeypatch, cloud):
     import pymysql
 
-    from exporter import engines
+    from openstack_service_exporter import engines
 
     monkeypatch.setattr(engines, "have_mysqlclient", lambda: False)
     engine = engines.make_engine(cloud.sources[0].database_connection, 5)
@@ -166,7 +184,7 @@ def test_cells_are_read_while_the_zones_are(mariadb, new_db, cloud):
     """The cells start as soon as the API database has given the cell mappings: with the zones'
     table locked, a cell added since the last reading is read all the same, while the zones fall
     back to the last known."""
-    from exporter.reader import Reader
+    from openstack_service_exporter.reader import Reader
 
     reader = Reader(cloud)
     api = cloud.sources[0].api_database_connection.rsplit("/", 1)[1].split("?")[0]
@@ -209,14 +227,17 @@ def test_min_interval_reuses_a_reading_and_says_so(mariadb, cloud):
 
 def test_scrape_timeout_header_answers_in_time_with_what_it_has(mariadb, cloud):
     import socket
+
     sink = socket.socket()
     sink.bind(("127.0.0.1", 0))
     sink.listen(8)
     api = cloud.sources[0].api_database_connection.rsplit("/", 1)[1].split("?")[0]
     add_cell(mariadb, api, "hung", f"mysql+pymysql://nova:x@127.0.0.1:{sink.getsockname()[1]}/nova")
     try:
-        with served(nova_settings(api_database_connection=cloud.sources[0].api_database_connection, query_timeout=30),
-                    clock=lambda: to_us(T)) as (base, _):
+        with served(
+            nova_settings(api_database_connection=cloud.sources[0].api_database_connection, query_timeout=30),
+            clock=lambda: to_us(T),
+        ) as (base, _):
             started = time.monotonic()
             text = scrape(base, headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
             took = time.monotonic() - started
@@ -230,6 +251,7 @@ def test_scrape_timeout_header_answers_in_time_with_what_it_has(mariadb, cloud):
 
 def test_thread_count_returns_to_normal_after_hung_server(mariadb, cloud):
     import socket
+
     sink = socket.socket()
     sink.bind(("127.0.0.1", 0))
     sink.listen(8)
@@ -255,20 +277,61 @@ def test_thread_count_returns_to_normal_after_hung_server(mariadb, cloud):
 
 # -- TLS and basic auth ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = tmp_path_factory.mktemp("certs")
+
     def openssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        str(d / "ca.key"),
+        "-out",
+        str(d / "ca.crt"),
+    )
     for name in ("server", "client"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(d / f"{name}.key"),
-                "-out", str(d / f"{name}.csr"))
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            str(d / f"{name}.key"),
+            "-out",
+            str(d / f"{name}.csr"),
+        )
         ext = d / f"{name}.ext"
         ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-                "-CAcreateserial", "-days", "2", "-out", str(d / f"{name}.crt"), "-extfile", str(ext))
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(d / f"{name}.csr"),
+            "-CA",
+            str(d / "ca.crt"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            str(d / f"{name}.crt"),
+            "-extfile",
+            str(ext),
+        )
     return d
 
 
@@ -306,8 +369,12 @@ def test_tls_and_basic_auth_with_real_clients(cloud, certs, tmp_path):
             pass
         assert status in (None, 400)
         # curl, a second real client, with the CA and credentials
-        out = subprocess.run(["curl", "-sS", "--cacert", str(certs / "ca.crt"), "-u", "prometheus:pr0m-pass",
-                              base + "/metrics"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["curl", "-sS", "--cacert", str(certs / "ca.crt"), "-u", "prometheus:pr0m-pass", base + "/metrics"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "service_up{" in out.stdout
 
 
@@ -322,18 +389,25 @@ def test_client_certificate_required(cloud, certs, tmp_path):
         assert get(base + "/metrics", context=with_cert)[0] == 200
 
 
-@pytest.mark.parametrize("content,expected", [
-    ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n", "does not exist"),
-    ("basic_auth_users:\n  a: plaintext\n", "not a bcrypt hash"),
-    ("unknown_key: 1\n", "unknown keys"),
-    ("- a list\n", "mapping"),
-    ("tls_server_config: {cert_file: a\n", "web config file"),
-    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
-     "not supported by this exporter"),
-    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS99\n", "max_version must be one of"),
-    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: maybe\n",
-     "must be true or false"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n", "does not exist"),
+        ("basic_auth_users:\n  a: plaintext\n", "not a bcrypt hash"),
+        ("unknown_key: 1\n", "unknown keys"),
+        ("- a list\n", "mapping"),
+        ("tls_server_config: {cert_file: a\n", "web config file"),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+            "not supported by this exporter",
+        ),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS99\n", "max_version must be one of"),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: maybe\n",
+            "must be true or false",
+        ),
+    ],
+)
 def test_bad_web_config_is_a_startup_error(tmp_path, content, expected):
     path = tmp_path / "web.yml"
     path.write_text(content)
@@ -351,6 +425,7 @@ def test_tls_versions_of_the_web_config_are_applied(certs, tmp_path):
 
 # -- secrets ---------------------------------------------------------------------------------
 
+
 def test_password_never_leaks(mariadb, new_db, tmp_path, caplog):
     """Make every kind of error happen and grep every output channel for the password."""
     caplog.set_level(logging.DEBUG)
@@ -365,15 +440,37 @@ def test_password_never_leaks(mariadb, new_db, tmp_path, caplog):
     channels = []
     for url in (good, wrong_password, closed_port, unparsable, unknown_driver, no_table):
         for fmt in ("table", "json"):
-            code, out, err = run_cli(["--database-connection", url, "--exporter-query_timeout", "2",
-                                      "--exporter-log_level", "DEBUG", "list", "--format", fmt])
+            code, out, err = run_cli(
+                [
+                    "--database-connection",
+                    url,
+                    "--exporter-query_timeout",
+                    "2",
+                    "--exporter-log_level",
+                    "DEBUG",
+                    "list",
+                    "--format",
+                    fmt,
+                ]
+            )
             channels += [out, err]
     api = new_db("api")
     add_cell(mariadb, api, "templated", "{scheme}://{username}:{password}@{hostname}:{port}/nosuchdb")
     add_cell(mariadb, api, "wrongpw", wrong_password)
     port = free_port()
-    proc = start_exporter(["--api_database-connection", mariadb.url(api), "--database-connection", good,
-                           "--exporter-listen_address", f"127.0.0.1:{port}", "--exporter-log_level", "DEBUG"], port)
+    proc = start_exporter(
+        [
+            "--api_database-connection",
+            mariadb.url(api),
+            "--database-connection",
+            good,
+            "--exporter-listen_address",
+            f"127.0.0.1:{port}",
+            "--exporter-log_level",
+            "DEBUG",
+        ],
+        port,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         channels += [scrape(base), get(base + "/")[2].decode(), get(base + "/nothing")[2].decode()]
@@ -400,12 +497,17 @@ def test_hung_real_server_then_back(mariadb, cloud):
         finally:
             mariadb.resume()
         assert took < 2 * 1 + 1.0
-        assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))] == 0.0
+        assert (
+            samples(text)[
+                ("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))
+            ]
+            == 0.0
+        )
+
         # The reads cut off by the deadline end on their own socket timeouts (1 s); then all is back.
         def back() -> str | None:
             text = scrape(base)
-            health = {dict(k[1])["cell"]: v for k, v in samples(text).items()
-                      if k[0] == "service_exporter_database_up"}
+            health = {dict(k[1])["cell"]: v for k, v in samples(text).items() if k[0] == "service_exporter_database_up"}
             return text if health == {"cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0} else None
 
         assert len(series(wait_for("every database up again", back, 15), "service_up")) == 30

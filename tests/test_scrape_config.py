@@ -1,5 +1,6 @@
 """deploy/prometheus/scrape: Prometheus' own promtool accepts the examples, and their timeouts leave the
 exporter its whole reading budget while it still answers before Prometheus gives up."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ import urllib.parse
 
 import pytest
 import yaml
-
-from exporter import config, http
 from mariadb import free_port
 from promserver import JOB, Child, binary, http_get, promtool, seconds, start_exporter, wait_for
+
+from openstack_service_exporter import config, http
 
 SCRAPE = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "scrape"
 RULES = SCRAPE.parent / "rules.yml"
@@ -95,9 +96,15 @@ def test_a_real_prometheus_scrapes_the_exporter_through_file_sd(tmp_path):
     targets_file.write_text(yaml.safe_dump([{"targets": [target], "labels": labels}]))
 
     base = f"http://127.0.0.1:{free_port()}"
-    prometheus = Child([binary("prometheus"), f"--config.file={scrape / 'file_sd.yml'}",
-                        f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address={base[7:]}"],
-                       tmp_path / "prometheus.log")
+    prometheus = Child(
+        [
+            binary("prometheus"),
+            f"--config.file={scrape / 'file_sd.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address={base[7:]}",
+        ],
+        tmp_path / "prometheus.log",
+    )
 
     def query(promql: str) -> list[dict]:
         prometheus.check_alive()

@@ -1,6 +1,7 @@
 from cloud import insert_services, service
-from exporter.reader import Reader
 from helpers import nova_settings
+
+from openstack_service_exporter.reader import Reader
 
 
 def test_reads_rows_from_mariadb(mariadb, new_db):

@@ -1,22 +1,26 @@
 """Every cell and every availability zone, as GET /os-services shows them; one broken cell hides nothing else."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
-from freezegun import freeze_time
-
 from cloud import T, add_cell, add_zone, insert_services, service
-from exporter.sources.nova.tables import CELL0_UUID, format_cell_url
-from helpers import nova_settings, list_json, samples, scrape, series, served, to_us
+from freezegun import freeze_time
+from helpers import list_json, nova_settings, samples, scrape, series, served, to_us
 
+from openstack_service_exporter.sources.nova.tables import CELL0_UUID, format_cell_url
 
 # -- Nova's URL templating (nova/tests/unit/objects/test_cell_mapping.py) --------------------------
+
 
 def test_nova_template_vector():
     base = "sqlite://bob:s3kret@localhost:123/nova?munchies=doritos#baz"
     template = "{scheme}://not{username}:{password}@{hostname}:1{port}/{path}?{query}&flavor=coolranch#{fragment}"
-    assert format_cell_url(template, base) == "sqlite://notbob:s3kret@localhost:1123/nova?munchies=doritos&flavor=coolranch#baz"
+    assert (
+        format_cell_url(template, base)
+        == "sqlite://notbob:s3kret@localhost:1123/nova?munchies=doritos&flavor=coolranch#baz"
+    )
 
 
 def test_template_quirks():
@@ -32,11 +36,16 @@ def test_template_quirks():
 
 
 def test_multi_host_netloc_numbered_keys():
-    assert format_cell_url("{username1}@{hostname1}:{port1} {username2}:{password2}@{hostname2}{port2}",
-                           "mysql://a:b@h1,c:d@h2/db") == "a@h1:None c:d@h2None"
+    assert (
+        format_cell_url(
+            "{username1}@{hostname1}:{port1} {username2}:{password2}@{hostname2}{port2}", "mysql://a:b@h1,c:d@h2/db"
+        )
+        == "a@h1:None c:d@h2None"
+    )
 
 
 # -- a multi-cell cloud with AZ aggregates ---------------------------------------------------
+
 
 @pytest.fixture
 def cloud(mariadb, new_db):
@@ -49,13 +58,32 @@ def cloud(mariadb, new_db):
     add_zone(mariadb, api, "agg-az2", ["cmp2", "cmp3"], "az2")
     add_zone(mariadb, api, "agg-noaz", ["cmp4"], None)
     insert_services(mariadb, cell0, [service("ctl1", "nova-scheduler"), service("ctl1", "nova-conductor")])
-    insert_services(mariadb, cell1, [service("ctl1", "nova-conductor"), service("cmp1"), service("cmp2"),
-                                     service("cmp4"),
-                                     service("ctl1", "nova-compute", topic="compute", deleted=7)])
-    insert_services(mariadb, cell2, [service("ctl1", "nova-conductor"), service("cmp3"), service("CMP1"),
-                                     service("cmp5", last_seen_up=T.replace(year=2011))])
-    return {"api": api, "cells": {"cell0": cell0, "cell1": cell1, "cell2": cell2},
-            "args": ["--api_database-connection", mariadb.url(api), "--database-connection", base]}
+    insert_services(
+        mariadb,
+        cell1,
+        [
+            service("ctl1", "nova-conductor"),
+            service("cmp1"),
+            service("cmp2"),
+            service("cmp4"),
+            service("ctl1", "nova-compute", topic="compute", deleted=7),
+        ],
+    )
+    insert_services(
+        mariadb,
+        cell2,
+        [
+            service("ctl1", "nova-conductor"),
+            service("cmp3"),
+            service("CMP1"),
+            service("cmp5", last_seen_up=T.replace(year=2011)),
+        ],
+    )
+    return {
+        "api": api,
+        "cells": {"cell0": cell0, "cell1": cell1, "cell2": cell2},
+        "args": ["--api_database-connection", mariadb.url(api), "--database-connection", base],
+    }
 
 
 EXPECTED_ZONES = {
@@ -78,15 +106,22 @@ def test_every_cell_and_zone_in_list(cloud):
     assert {(r["cell"], r["binary"], r["host"]): r["zone"] for r in records} == EXPECTED_ZONES
     assert [r["cell"] for r in records][:2] == ["cell0", "cell0"]  # cells in Nova's order
     assert {r["host"]: r["state"] for r in records if r["cell"] == "cell2"} == {
-        "ctl1": "up", "cmp3": "up", "CMP1": "up", "cmp5": "down"}
+        "ctl1": "up",
+        "cmp3": "up",
+        "CMP1": "up",
+        "cmp5": "down",
+    }
 
 
 def test_every_cell_and_zone_in_metrics(cloud):
     settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3])
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         text = scrape(base)
-    zones = {(dict(k[1])["cell"], dict(k[1])["binary"], dict(k[1])["host"]): dict(k[1])["zone"]
-             for k in samples(text) if k[0] == "service_up"}
+    zones = {
+        (dict(k[1])["cell"], dict(k[1])["binary"], dict(k[1])["host"]): dict(k[1])["zone"]
+        for k in samples(text)
+        if k[0] == "service_up"
+    }
     assert zones == EXPECTED_ZONES
     health = {dict(k[1])["cell"]: v for k, v in samples(text).items() if k[0] == "service_exporter_database_up"}
     assert health == {"cell0": 1.0, "cell1": 1.0, "cell2": 1.0, "(api_database)": 1.0}
@@ -94,8 +129,9 @@ def test_every_cell_and_zone_in_metrics(cloud):
 
 
 def test_broken_cells_leave_the_rest_intact_and_come_back(mariadb, cloud):
-    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
-                        query_timeout=3)
+    settings = nova_settings(
+        api_database_connection=cloud["args"][1], database_connection=cloud["args"][3], query_timeout=3
+    )
     cell2 = cloud["cells"]["cell2"]
     with served(settings, clock=lambda: to_us(T)) as (base, _):
         mariadb.execute(f"RENAME TABLE `{cell2}`.services TO `{cell2}`.services_gone")
@@ -144,7 +180,10 @@ def test_api_database_down_falls_back_to_last_cells(mariadb, cloud):
         finally:
             mariadb.execute(f"GRANT ALL ON `{cloud['api']}`.* TO 'nova'@'%'")
     assert series(text, "service_up") == first  # last cells and zones known
-    assert samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))] == 0.0
+    assert (
+        samples(text)[("service_exporter_database_up", frozenset({("project", "nova"), ("cell", "(api_database)")}))]
+        == 0.0
+    )
     assert samples(text)[("service_exporter_zones_known", frozenset())] == 0.0
 
 
@@ -153,15 +192,20 @@ def test_api_database_down_at_first_start_uses_local_cell(mariadb, cloud):
     try:
         with freeze_time(T):
             from helpers import run_cli
+
             code, out, err = run_cli(cloud["args"] + ["list", "--format", "json"])
     finally:
         mariadb.execute(f"GRANT ALL ON `{cloud['api']}`.* TO 'nova'@'%'")
     assert code == 1 and "(api_database)" in err and len(err.strip().splitlines()) == 1
     import json
+
     records = json.loads(out)
     # [database] connection alone (cell1), with the default zone for every compute.
     assert {(r["cell"], r["host"], r["zone"]) for r in records if r["binary"] == "nova-compute"} == {
-        ("", "cmp1", "nova"), ("", "cmp2", "nova"), ("", "cmp4", "nova")}
+        ("", "cmp1", "nova"),
+        ("", "cmp2", "nova"),
+        ("", "cmp4", "nova"),
+    }
 
 
 def test_duplicate_names_and_null_keys_never_duplicate_series(mariadb, new_db):
@@ -169,8 +213,9 @@ def test_duplicate_names_and_null_keys_never_duplicate_series(mariadb, new_db):
     ua = add_cell(mariadb, api, "same", mariadb.url(a))
     ub = add_cell(mariadb, api, "same", mariadb.url(b))
     add_cell(mariadb, api, None, mariadb.url(b), uuid="11111111-2222-3333-4444-555555555555")
-    insert_services(mariadb, a, [service("h"), service(None, "nova-compute"), service(None, "nova-compute",
-                                                                                      topic="compute2")])
+    insert_services(
+        mariadb, a, [service("h"), service(None, "nova-compute"), service(None, "nova-compute", topic="compute2")]
+    )
     insert_services(mariadb, b, [service("h")])
     settings = nova_settings(api_database_connection=mariadb.url(api))
     with served(settings, clock=lambda: to_us(T)) as (base, _):
@@ -184,13 +229,15 @@ def test_duplicate_names_and_null_keys_never_duplicate_series(mariadb, new_db):
 def test_hung_cell_costs_at_most_the_timeout(mariadb, cloud):
     """A server that accepts connections and never answers (a listening socket nobody reads)."""
     import socket
+
     sink = socket.socket()
     sink.bind(("127.0.0.1", 0))
     sink.listen(16)
     port = sink.getsockname()[1]
     add_cell(mariadb, cloud["api"], "hung", f"mysql+pymysql://nova:x@127.0.0.1:{port}/nova")
-    settings = nova_settings(api_database_connection=cloud["args"][1], database_connection=cloud["args"][3],
-                        query_timeout=2)
+    settings = nova_settings(
+        api_database_connection=cloud["args"][1], database_connection=cloud["args"][3], query_timeout=2
+    )
     try:
         with served(settings, clock=lambda: to_us(T)) as (base, _):
             started = time.monotonic()

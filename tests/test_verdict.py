@@ -1,27 +1,37 @@
 """Nova's rule, as pure functions: Nova's own unit-test tables, the edges, and properties."""
+
 from __future__ import annotations
 
 import datetime
 
 import pytest
+from cloud import T
+from helpers import to_us
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud import T
-from helpers import to_us
-from exporter.sources.nova.verdict import (HeartbeatRule, ServiceRow, effective_down_time, heartbeat, is_up, judge,
-                              join_zones, zone_of)
-
+from openstack_service_exporter.sources.nova.verdict import (
+    HeartbeatRule,
+    ServiceRow,
+    effective_down_time,
+    heartbeat,
+    is_up,
+    join_zones,
+    judge,
+    zone_of,
+)
 
 
 def us(moment: datetime.datetime | None) -> int | None:
     return None if moment is None else to_us(moment)
 
 
-def row(created=T, updated=T, seen=T, forced=False, disabled=False, topic="compute", host="host1",
-        binary="nova-compute") -> ServiceRow:
-    return ServiceRow("cell1", 1, host, binary, topic, 5, disabled, None, forced, 66, None,
-                      us(created), us(updated), us(seen))
+def row(
+    created=T, updated=T, seen=T, forced=False, disabled=False, topic="compute", host="host1", binary="nova-compute"
+) -> ServiceRow:
+    return ServiceRow(
+        "cell1", 1, host, binary, topic, 5, disabled, None, forced, 66, None, us(created), us(updated), us(seen)
+    )
 
 
 def verdict(r: ServiceRow, now: datetime.datetime, threshold: int, rule=HeartbeatRule.LAST_SEEN_UP) -> bool:
@@ -32,13 +42,16 @@ S = datetime.timedelta(seconds=1)
 
 
 # nova/tests/unit/servicegroup/test_db_servicegroup.py::test_is_up, service_down_time = 15
-@pytest.mark.parametrize("created,updated,seen,now,expected", [
-    (T, T, T, T, True),
-    (T, T, T, T + 15 * S, True),
-    (T, T, T, T + 16 * S, False),
-    (T, T + 16 * S, T, T + 16 * S, False),  # updated_at is ignored
-    (T + 16 * S, T + 16 * S, None, T + 16 * S, True),  # created_at fallback
-])
+@pytest.mark.parametrize(
+    "created,updated,seen,now,expected",
+    [
+        (T, T, T, T, True),
+        (T, T, T, T + 15 * S, True),
+        (T, T, T, T + 16 * S, False),
+        (T, T + 16 * S, T, T + 16 * S, False),  # updated_at is ignored
+        (T + 16 * S, T + 16 * S, None, T + 16 * S, True),  # created_at fallback
+    ],
+)
 def test_nova_db_servicegroup_cases(created, updated, seen, now, expected):
     assert verdict(row(created, updated, seen), now, 15) is expected
 
@@ -74,8 +87,10 @@ def test_seed_scenario_heartbeat_moved_one_hour_back_is_down():
     assert verdict(row(seen=T - datetime.timedelta(hours=1)), T, 60) is False
 
 
-@pytest.mark.parametrize("down,interval,expected", [
-    (60, 10, 60), (15, 10, 15), (10, 10, 25), (7, 10, 25), (5, 7, 17), (0, 1, 2), (11, 10, 11)])
+@pytest.mark.parametrize(
+    "down,interval,expected",
+    [(60, 10, 60), (15, 10, 15), (10, 10, 25), (7, 10, 25), (5, 7, 17), (0, 1, 2), (11, 10, 11)],
+)
 def test_effective_down_time_override_truncates(down, interval, expected):
     assert effective_down_time(down, interval) == expected
 
@@ -109,8 +124,15 @@ API_CASES = [
 
 @pytest.mark.parametrize("binary,host,topic,disabled,seen,up,zone", API_CASES)
 def test_nova_api_unit_test_table(binary, host, topic, disabled, seen, up, zone):
-    r = row(seen=seen, updated=seen, topic=topic, host=host, binary=binary, disabled=disabled,
-            created=datetime.datetime(2012, 9, 18, 2, 46, 27))
+    r = row(
+        seen=seen,
+        updated=seen,
+        topic=topic,
+        host=host,
+        binary=binary,
+        disabled=disabled,
+        created=datetime.datetime(2012, 9, 18, 2, 46, 27),
+    )
     [j] = judge([r], us(T), effective_down_time(60, 10), HeartbeatRule.LAST_SEEN_UP, {}, "nova", "internal")
     assert (j.up, j.zone) == (up, zone)
 
@@ -118,8 +140,13 @@ def test_nova_api_unit_test_table(binary, host, topic, disabled, seen, up, zone)
 stamps = st.one_of(st.none(), st.integers(min_value=-(10**17), max_value=10**17))
 
 
-@given(created=stamps, seen=stamps, now=st.integers(min_value=-(10**17), max_value=10**17),
-       threshold=st.integers(min_value=0, max_value=10**6), forced=st.sampled_from([None, False, True]))
+@given(
+    created=stamps,
+    seen=stamps,
+    now=st.integers(min_value=-(10**17), max_value=10**17),
+    threshold=st.integers(min_value=0, max_value=10**6),
+    forced=st.sampled_from([None, False, True]),
+)
 def test_verdict_matches_nova_float_rule(created, seen, now, threshold, forced):
     """The integer rule equals Nova's `abs(timeutils.delta_seconds(beat, now)) <= threshold` on datetimes."""
     r = ServiceRow("c", 1, "h", "nova-compute", "compute", 0, False, None, forced, None, None, created, None, seen)
@@ -132,19 +159,31 @@ def test_verdict_matches_nova_float_rule(created, seen, now, threshold, forced):
         assert got is (abs(delta) <= datetime.timedelta(seconds=threshold))
 
 
-@given(rows=st.lists(st.tuples(stamps, stamps, stamps, st.sampled_from([None, 0, 1, True]),
-                               st.sampled_from(["compute", "conductor", None]),
-                               st.sampled_from(["h1", "h2", "H1", None]), st.sampled_from(["c1", "c2"])),
-                     max_size=20),
-       now=st.integers(min_value=-(10**17), max_value=10**17), threshold=st.integers(min_value=-5, max_value=10**6))
+@given(
+    rows=st.lists(
+        st.tuples(
+            stamps,
+            stamps,
+            stamps,
+            st.sampled_from([None, 0, 1, True]),
+            st.sampled_from(["compute", "conductor", None]),
+            st.sampled_from(["h1", "h2", "H1", None]),
+            st.sampled_from(["c1", "c2"]),
+        ),
+        max_size=20,
+    ),
+    now=st.integers(min_value=-(10**17), max_value=10**17),
+    threshold=st.integers(min_value=-5, max_value=10**6),
+)
 def test_judge_agrees_with_the_single_rules(rows, now, threshold):
     """judge() writes heartbeat(), is_up() and zone_of() out in one loop; it must say the same."""
-    service_rows = [ServiceRow(cell, i, host, "nova-x", topic, 0, 0, None, forced, None, None, created, updated, seen)
-                    for i, (created, updated, seen, forced, topic, host, cell) in enumerate(rows)]
+    service_rows = [
+        ServiceRow(cell, i, host, "nova-x", topic, 0, 0, None, forced, None, None, created, updated, seen)
+        for i, (created, updated, seen, forced, topic, host, cell) in enumerate(rows)
+    ]
     rules = {"c1": HeartbeatRule.LAST_SEEN_UP, "c2": HeartbeatRule.UPDATED_AT}
     zones = {"h1": "az1", "h2": "az1,az2"}
-    for r, j in zip(service_rows, judge(service_rows, now, threshold, rules, zones, "nova", "internal"),
-                    strict=True):
+    for r, j in zip(service_rows, judge(service_rows, now, threshold, rules, zones, "nova", "internal"), strict=True):
         beat = heartbeat(r, rules[r.cell])
         assert j.heartbeat == beat and j.up is is_up(r, beat, now, threshold)
         assert j.zone == zone_of(r, zones, "nova", "internal")

@@ -8,6 +8,7 @@ Kubernetes loads are exactly the ones written, reviewed and tested there.
 Your Prometheus selects PrometheusRules by label (ruleSelector; kube-prometheus-stack:
 release: <its release>): add that label with kustomize (labels:) rather than here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def prometheus_rule(rules_text: str) -> dict:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/name": NAME,
-                                              "app.kubernetes.io/component": "exporter"}},
+        "metadata": {
+            "name": NAME,
+            "labels": {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "exporter"},
+        },
         "spec": {"groups": groups},
     }
 
@@ -54,8 +57,14 @@ _Dumper.add_representer(str, _text)
 
 
 def render(rules_text: str) -> str:
-    body = yaml.dump(prometheus_rule(rules_text), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     width=WIDTH, default_flow_style=False)
+    body = yaml.dump(
+        prometheus_rule(rules_text),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=WIDTH,
+        default_flow_style=False,
+    )
     return HEADER + body
 
 

@@ -1,7 +1,7 @@
 -- Cinder's part of the least-privilege database user (MariaDB and MySQL); apply it beside
 -- readonly-user.sql when the exporter reads Cinder ([cinder] config_file).
 --
--- The exporter reads exactly one table of Cinder's database (exporter/sources/cinder.py): services.
+-- The exporter reads exactly one table of Cinder's database (openstack_service_exporter/sources/cinder.py): services.
 -- It writes nothing. Adapt CHANGE_ME, the host part '%' and the database name `cinder` as for
 -- readonly-user.sql (the same user may serve every project). Then give the exporter this user's URL
 -- in a fragment read after cinder.conf (later files win):

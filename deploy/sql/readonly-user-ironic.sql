@@ -1,7 +1,7 @@
 -- Ironic's part of the least-privilege database user (MariaDB and MySQL); apply it beside
 -- readonly-user.sql when the exporter reads Ironic ([ironic] config_file).
 --
--- The exporter reads exactly one table of Ironic's database (exporter/sources/ironic.py): conductors, with a
+-- The exporter reads exactly one table of Ironic's database (openstack_service_exporter/sources/ironic.py): conductors, with a
 -- table-level grant (its columns are detected with an empty SELECT *). It writes nothing. Adapt
 -- CHANGE_ME, the host part '%' and the database name `ironic` as for readonly-user.sql (the same user
 -- may serve every project). Then give the exporter this user's URL in a file read after ironic.conf

@@ -1,7 +1,7 @@
 -- Neutron's part of the least-privilege database user (MariaDB and MySQL); apply it beside
 -- readonly-user.sql when the exporter reads Neutron ([neutron] config_file).
 --
--- The exporter reads exactly one table of Neutron's database (exporter/sources/neutron.py): agents, with a
+-- The exporter reads exactly one table of Neutron's database (openstack_service_exporter/sources/neutron.py): agents, with a
 -- table-level grant (its columns are detected with an empty SELECT *). It writes nothing. Adapt
 -- CHANGE_ME, the host part '%' and the database name `neutron` as for readonly-user.sql (the same user
 -- may serve every project). Then give the exporter this user's URL in a file read after neutron.conf (and plugins/ml2/ml2_conf.ini)

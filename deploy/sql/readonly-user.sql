@@ -1,6 +1,6 @@
 -- A least-privilege database user for openstack-service-exporter (MariaDB and MySQL).
 --
--- The exporter reads exactly these tables (exporter/nova_db.py) and nothing else:
+-- The exporter reads exactly these tables (openstack_service_exporter/nova_db.py) and nothing else:
 --   API database:       cell_mappings (5 columns), aggregates, aggregate_hosts, aggregate_metadata
 --   each cell database: services
 -- It writes nothing and needs no privilege for its other statements (SELECT 1, UTC_TIMESTAMP()).

@@ -1,5 +1,6 @@
 """Fixtures of the conformance suite: real Nova 34.0.0 (its own venv), a deployment made by
 nova-manage on the test MariaDB, and one Nova judge process for the whole run."""
+
 from __future__ import annotations
 
 import collections
@@ -50,4 +51,5 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"conformance with Nova 34.0.0: {counts['clouds']} clouds, {counts['rows']} rows compared on both "
             f"`list --format json` and /metrics, {counts['api_rows']} of them also with GET /os-services; "
-            f"clouds disagreeing: {counts['disagreeing']}")
+            f"clouds disagreeing: {counts['disagreeing']}"
+        )

@@ -1,4 +1,5 @@
 """Asks the exporter at a frozen instant, through its two outputs: `list --format json` and /metrics."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,21 +10,20 @@ import pathlib
 import time
 
 import freezegun
+from helpers import EPOCH, SnapshotCollector, to_us
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-
-from exporter import config
-from exporter.sources import SOURCES
-from exporter.cli import database_driver, main
-from exporter.collector import SnapshotCollector
-from exporter.reader import Reader
-from helpers import EPOCH, to_us
 from verdicts import Verdict, naive_iso, zones
 
+from openstack_service_exporter import config
+from openstack_service_exporter.cli import database_driver, main
+from openstack_service_exporter.reader import Reader
+from openstack_service_exporter.sources import SOURCES
 
 
-def listed(conf: pathlib.Path, now: datetime.datetime, options: tuple[str, ...] = (),
-           list_options: tuple[str, ...] = ()) -> tuple[datetime.datetime, list[dict]]:
+def listed(
+    conf: pathlib.Path, now: datetime.datetime, options: tuple[str, ...] = (), list_options: tuple[str, ...] = ()
+) -> tuple[datetime.datetime, list[dict]]:
     """`openstack-service-exporter --config-file CONF [OPTIONS] list --format json [LIST_OPTIONS]`, in
     process so that the frozen clock (freezegun, which also freezes time.time_ns) reaches it.
 
@@ -39,9 +39,20 @@ def listed(conf: pathlib.Path, now: datetime.datetime, options: tuple[str, ...] 
 
 
 def from_listing(records: list[dict]) -> list[Verdict]:
-    return [Verdict(r["cell"], r["binary"], r["host"], r["state"], r["status"], r["forced_down"],
-                    zones(r["zone"]), r["disabled_reason"], naive_iso(r["updated_at"]))
-            for r in records]
+    return [
+        Verdict(
+            r["cell"],
+            r["binary"],
+            r["host"],
+            r["state"],
+            r["status"],
+            r["forced_down"],
+            zones(r["zone"]),
+            r["disabled_reason"],
+            naive_iso(r["updated_at"]),
+        )
+        for r in records
+    ]
 
 
 def settings(conf: pathlib.Path, options: tuple[str, ...] = ()) -> config.Settings:
@@ -74,8 +85,14 @@ def from_exposition(text: str, prefix: str = "") -> list[Verdict]:
     out = []
     for key, (labels, up) in samples.get("service_up", {}).items():
         info_labels, _ = samples["service_info"][key]
-        out.append(Verdict(*key, state="up" if up == 1 else "down",
-                           status="disabled" if samples["service_disabled"][key][1] == 1 else "enabled",
-                           forced_down=samples["service_forced_down"][key][1] == 1,
-                           zone=zones(labels["zone"]), disabled_reason=info_labels["disabled_reason"]))
+        out.append(
+            Verdict(
+                *key,
+                state="up" if up == 1 else "down",
+                status="disabled" if samples["service_disabled"][key][1] == 1 else "enabled",
+                forced_down=samples["service_forced_down"][key][1] == 1,
+                zone=zones(labels["zone"]),
+                disabled_reason=info_labels["disabled_reason"],
+            )
+        )
     return out

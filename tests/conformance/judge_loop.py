@@ -1,11 +1,12 @@
 """The judges' side of judge_process.py: run by the oracle venv's python, inside the judge script."""
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 
 def answer_lines(make_handler: Callable[[], Callable[[dict], dict]]) -> int:

@@ -1,5 +1,6 @@
 """A judge: a script run by the oracle venv's python (oracles.py), answering one JSON line per JSON
 request line, one long-lived process for many clouds so that the project is imported once."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,27 @@ import subprocess
 
 
 class JudgeProcess:
-    def __init__(self, name: str, python: pathlib.Path, script: pathlib.Path, stderr_path: pathlib.Path,
-                 args: tuple[str, ...] = (), timeout: float = 120):
+    def __init__(
+        self,
+        name: str,
+        python: pathlib.Path,
+        script: pathlib.Path,
+        stderr_path: pathlib.Path,
+        args: tuple[str, ...] = (),
+        timeout: float = 120,
+    ):
         self.name = name
         self.timeout = timeout
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([str(python), str(script), *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [str(python), str(script), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            encoding="utf-8",
+        )
 
     def _fail(self, why: str):
         tail = self.stderr_path.read_text(errors="replace")[-4000:]

@@ -12,6 +12,7 @@ time.time() for dogpile's creation time, by which readers expire it) are that fa
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -22,13 +23,12 @@ from unittest import mock
 
 warnings.simplefilter("ignore")
 
+import judge_loop  # noqa: E402
 import nova.conf  # noqa: E402
 from nova import config as nova_config  # noqa: E402
 from nova import servicegroup  # noqa: E402
 from nova.servicegroup.drivers.mc import MemcachedDriver  # noqa: E402
 from oslo_utils import timeutils  # noqa: E402
-
-import judge_loop  # noqa: E402
 
 CONF = nova.conf.CONF
 
@@ -55,7 +55,7 @@ def write(config: str, beats: list[dict]) -> list[str]:
         service = Service(beat["topic"], beat["host"])
         timeutils.set_time_override(moment)
         try:
-            with mock.patch("time.time", lambda: real_time() + skew):
+            with mock.patch("time.time", lambda skew=skew: real_time() + skew):
                 driver._report_state(service)
         finally:
             timeutils.clear_time_override()

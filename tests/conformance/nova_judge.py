@@ -23,6 +23,7 @@ at `now` until the next request.
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -34,17 +35,18 @@ import wsgiref.simple_server
 
 warnings.simplefilter("ignore")
 
+import judge_loop  # noqa: E402
 import nova.conf  # noqa: E402
 import paste.deploy  # noqa: E402
 import webob.dec  # noqa: E402
-from nova.api import wsgi  # noqa: E402
 from nova import config as nova_config  # noqa: E402
 from nova import context as nova_context  # noqa: E402
-from nova import objects  # noqa: E402
-from nova import servicegroup  # noqa: E402
+from nova import (
+    objects,  # noqa: E402
+    servicegroup,  # noqa: E402
+)
+from nova.api import wsgi  # noqa: E402
 from oslo_utils import timeutils  # noqa: E402
-
-import judge_loop  # noqa: E402
 
 CONF = nova.conf.CONF
 API_BINARIES = ("nova-osapi_compute", "nova-metadata")  # nova/api/openstack/compute/services.py
@@ -65,9 +67,15 @@ def describe(exc: BaseException) -> str:
 
 
 def service_detail(svc, group: servicegroup.API) -> dict:
-    detail = {"binary": svc["binary"], "host": svc["host"], "zone": svc["availability_zone"],
-              "status": "disabled" if svc["disabled"] else "enabled", "forced_down": svc["forced_down"],
-              "disabled_reason": svc["disabled_reason"], "error": None}
+    detail = {
+        "binary": svc["binary"],
+        "host": svc["host"],
+        "zone": svc["availability_zone"],
+        "status": "disabled" if svc["disabled"] else "enabled",
+        "forced_down": svc["forced_down"],
+        "disabled_reason": svc["disabled_reason"],
+        "error": None,
+    }
     updated = group.get_updated_time(svc)
     detail["updated_at"] = None if updated is None else updated.replace(tzinfo=None).isoformat()
     try:
@@ -85,16 +93,14 @@ def judge(now: datetime.datetime) -> dict:
     names = {cell.uuid: cell.name for cell in nova_context.CELLS}
     timeutils.set_time_override(now)
     try:
-        results = nova_context.scatter_gather_all_cells(ctxt, objects.ServiceList.get_all, None,
-                                                        set_zones=True)
+        results = nova_context.scatter_gather_all_cells(ctxt, objects.ServiceList.get_all, None, set_zones=True)
         cells = []
         for uuid, result in results.items():
             cell = {"uuid": uuid, "name": names[uuid], "error": None, "services": []}
             if nova_context.is_cell_failure_sentinel(result):
                 cell["error"] = "no answer" if result is nova_context.did_not_respond_sentinel else describe(result)
             else:
-                cell["services"] = [service_detail(svc, group) for svc in result
-                                    if svc["binary"] not in API_BINARIES]
+                cell["services"] = [service_detail(svc, group) for svc in result if svc["binary"] not in API_BINARIES]
             cells.append(cell)
     finally:
         timeutils.clear_time_override()
@@ -107,7 +113,8 @@ class AdminContext(wsgi.Middleware):
     @webob.dec.wsgify(RequestClass=wsgi.Request)
     def __call__(self, req):
         req.environ["nova.context"] = nova_context.RequestContext(
-            user_id="conformance", project_id="conformance", roles=["admin", "member", "reader"], is_admin=True)
+            user_id="conformance", project_id="conformance", roles=["admin", "member", "reader"], is_admin=True
+        )
         return self.application
 
 

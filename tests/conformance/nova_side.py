@@ -1,4 +1,5 @@
 """Asks real Nova (nova_judge.py in the Nova venv) for its verdicts, one long-lived process for many clouds."""
+
 from __future__ import annotations
 
 import datetime
@@ -34,8 +35,19 @@ def verdicts(answer: dict) -> list[Verdict]:
         assert cell["error"] is None, f"Nova failed on cell {cell['name']}: {cell['error']}"
         for s in cell["services"]:
             assert s["error"] is None, f"Nova failed on {cell['name']} {s['binary']} {s['host']}: {s['error']}"
-            out.append(Verdict(cell["name"], s["binary"], s["host"], s["state"], s["status"], s["forced_down"],
-                               zones(s["zone"]), s["disabled_reason"], s["updated_at"]))
+            out.append(
+                Verdict(
+                    cell["name"],
+                    s["binary"],
+                    s["host"],
+                    s["state"],
+                    s["status"],
+                    s["forced_down"],
+                    zones(s["zone"]),
+                    s["disabled_reason"],
+                    s["updated_at"],
+                )
+            )
     return out
 
 
@@ -45,11 +57,24 @@ def cell_answer(answer: dict, name: str) -> dict:
 
 def os_services(base_url: str) -> list[Verdict]:
     """GET /os-services of Nova's real API, as an operator's client sends it (no cell in the answer)."""
-    request = urllib.request.Request(f"{base_url}/os-services",
-                                     headers={"OpenStack-API-Version": f"compute {MICROVERSION}",
-                                              "Accept": "application/json"})
+    request = urllib.request.Request(
+        f"{base_url}/os-services",
+        headers={"OpenStack-API-Version": f"compute {MICROVERSION}", "Accept": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT) as response:
         assert response.headers["OpenStack-API-Version"] == f"compute {MICROVERSION}"
         services = json.load(response)["services"]
-    return [Verdict(None, s["binary"], s["host"], s["state"], s["status"], s["forced_down"], zones(s["zone"]),
-                    s["disabled_reason"], naive_iso(s["updated_at"])) for s in services]
+    return [
+        Verdict(
+            None,
+            s["binary"],
+            s["host"],
+            s["state"],
+            s["status"],
+            s["forced_down"],
+            zones(s["zone"]),
+            s["disabled_reason"],
+            naive_iso(s["updated_at"]),
+        )
+        for s in services
+    ]

@@ -10,6 +10,7 @@ that died mid-install leaves no lock behind, only a venv without its marker, whi
 
     python3 tests/conformance/oracles.py      # install (or check) and print the venv's python
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -28,12 +29,13 @@ PROJECTS = {"nova": "34.0.0", "cinder": "29.0.0", "neutron": "29.0.0", "ironic":
 EXTRAS = ("PyMySQL", "freezegun", "pymemcache", "python-memcached")
 PINS = pathlib.Path(__file__).with_name("oracle-constraints.txt")
 # What an install must be able to do: import each project's judged code and run its db tool.
-IMPORTS = {"nova": "nova.servicegroup.api, nova.objects, pymemcache, memcache",
-           "cinder": "cinder.api.v3.services, cinder.objects.service",
-           "neutron": "neutron.db.agents_db, neutron.db.models.agent",
-           "ironic": "ironic.conductor.utils, ironic.db.sqlalchemy.models"}
-DB_TOOLS = {"nova": "nova-manage", "cinder": "cinder-manage", "neutron": "neutron-db-manage",
-            "ironic": "ironic-dbsync"}
+IMPORTS = {
+    "nova": "nova.servicegroup.api, nova.objects, pymemcache, memcache",
+    "cinder": "cinder.api.v3.services, cinder.objects.service",
+    "neutron": "neutron.db.agents_db, neutron.db.models.agent",
+    "ironic": "ironic.conductor.utils, ironic.db.sqlalchemy.models",
+}
+DB_TOOLS = {"nova": "nova-manage", "cinder": "cinder-manage", "neutron": "neutron-db-manage", "ironic": "ironic-dbsync"}
 WAIT_SECONDS = 1200  # for another run's install; a cold one takes a few minutes
 
 
@@ -63,8 +65,9 @@ def run_tool(command: list[str], timeout: float, env: dict | None = None) -> str
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         name = pathlib.Path(command[0]).name
-        raise RuntimeError(f"{name} {' '.join(command[1:])} failed ({done.returncode}):\n"
-                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{name} {' '.join(command[1:])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done.stdout
 
 
@@ -117,7 +120,7 @@ def ensure(wait_seconds: float = WAIT_SECONDS) -> pathlib.Path:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another run has been installing {folder} for over {wait_seconds} s")
+                    raise TimeoutError(f"another run has been installing {folder} for over {wait_seconds} s") from None
                 time.sleep(2)
         if not _ready():  # the run we waited for may have made it
             _install()

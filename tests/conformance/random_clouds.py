@@ -9,6 +9,7 @@ values, soft-deleted twins, API binaries, zones from zero, one or two aggregates
 Nova crashes on some rows (both heartbeats NULL, NULL disabled or forced_down): they are never made
 here; test_conformance_crashes.py states what the exporter does with them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,23 @@ REASONS = (None, "maintenance", "réparation — ticket 42", "AUTO: Connection t
 # [DEFAULT] service_down_time / report_interval pairs worth having (None: not written, Nova's default).
 # A down time not above the interval is replaced by int(2.5 x interval): 7/10 -> 25, 5/7 -> 17,
 # 10/10 -> 25, None/60 -> 150, 0/0 -> 0 (only a zero age is up), -5/-4 -> -10 (nothing is up).
-TIMING_CASES = ((None, None), (7, 10), (10, 10), (5, 7), (25, 10), (30, 12), (15, None), (None, 60),
-                (None, 61), (None, 25), (0, 0), (1, 1), (-5, -4), (11, 10), (3, 1))
+TIMING_CASES = (
+    (None, None),
+    (7, 10),
+    (10, 10),
+    (5, 7),
+    (25, 10),
+    (30, 12),
+    (15, None),
+    (None, 60),
+    (None, 61),
+    (None, 25),
+    (0, 0),
+    (1, 1),
+    (-5, -4),
+    (11, 10),
+    (3, 1),
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +81,14 @@ class Cloud:
 
     def row(self, cell: str, binary: str | None, host: str | None) -> dict | None:
         """The listed row of a (cell, binary, host), to show beside a disagreement."""
-        return next((r for r in self.services.get(cell, []) if r["deleted"] == 0 and r["binary"] == binary
-                     and r["host"] == host), None)
+        return next(
+            (
+                r
+                for r in self.services.get(cell, [])
+                if r["deleted"] == 0 and r["binary"] == binary and r["host"] == host
+            ),
+            None,
+        )
 
     def describe(self) -> str:
         return f"seed={self.seed} now={self.now.isoformat()} options={self.options.written()}"
@@ -78,9 +100,12 @@ def _options(rng: random.Random) -> Options:
     else:
         down = rng.choice((None, rng.randint(1, 180)))
         interval = rng.choice((None, rng.randint(1, 40)))
-    return Options(down, interval,
-                   rng.choice((None, None, "nova", "az-default", "az1")),
-                   rng.choice((None, None, "internal", "control-plane", "nova")))
+    return Options(
+        down,
+        interval,
+        rng.choice((None, None, "nova", "az-default", "az1")),
+        rng.choice((None, None, "internal", "control-plane", "nova")),
+    )
 
 
 def _instant(rng: random.Random) -> datetime.datetime:
@@ -91,12 +116,22 @@ def _instant(rng: random.Random) -> datetime.datetime:
 def _age(rng: random.Random, threshold: int) -> int:
     """Whole seconds from the heartbeat to the instant's whole second; negative: in the future."""
     t = threshold
-    return rng.choice((
-        t, t, t + 1, t - 1, -t, -t, -t - 1, -t + 1,  # the boundary, both sides, past and future
-        0, rng.randint(0, max(t, 1)),
-        -rng.randint(t + 2, t + 100_000),             # far ahead: down
-        rng.randint(t + 2, t + 10_000_000),           # long dead
-    ))
+    return rng.choice(
+        (
+            t,
+            t,
+            t + 1,
+            t - 1,
+            -t,
+            -t,
+            -t - 1,
+            -t + 1,  # the boundary, both sides, past and future
+            0,
+            rng.randint(0, max(t, 1)),
+            -rng.randint(t + 2, t + 100_000),  # far ahead: down
+            rng.randint(t + 2, t + 10_000_000),  # long dead
+        )
+    )
 
 
 def _heartbeat_columns(rng: random.Random, now: datetime.datetime, threshold: int) -> dict:
@@ -114,14 +149,25 @@ def _heartbeat_columns(rng: random.Random, now: datetime.datetime, threshold: in
     return {"created_at": created_at, "updated_at": updated_at, "last_seen_up": last_seen_up}
 
 
-def _row(rng: random.Random, cloud_now: datetime.datetime, threshold: int, host: str | None, binary: str,
-         topic: str | None) -> dict:
+def _row(
+    rng: random.Random, cloud_now: datetime.datetime, threshold: int, host: str | None, binary: str, topic: str | None
+) -> dict:
     disabled = rng.random() < 0.25
     reason = rng.choice(REASONS) if disabled else ("re-enabled, reason left" if rng.random() < 0.05 else None)
-    row = {"id": 0, "host": host, "binary": binary, "topic": topic, "report_count": rng.randint(0, 10**6),
-           "disabled": int(disabled), "deleted": 0, "deleted_at": None, "disabled_reason": reason,
-           "forced_down": int(rng.random() < 0.1), "version": rng.choice((66, 66, 61, 30)),
-           "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
+    row = {
+        "id": 0,
+        "host": host,
+        "binary": binary,
+        "topic": topic,
+        "report_count": rng.randint(0, 10**6),
+        "disabled": int(disabled),
+        "deleted": 0,
+        "deleted_at": None,
+        "disabled_reason": reason,
+        "forced_down": int(rng.random() < 0.1),
+        "version": rng.choice((66, 66, 61, 30)),
+        "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    }
     row.update(_heartbeat_columns(rng, cloud_now, threshold))
     return row
 
@@ -134,11 +180,12 @@ def _twin(rng: random.Random, row: dict, cloud_now: datetime.datetime, threshold
     return twin
 
 
-def _services(rng: random.Random, now: datetime.datetime, threshold: int, controllers: list[str],
-              computes: dict[str, list[str]]) -> dict[str, list[dict]]:
+def _services(
+    rng: random.Random, now: datetime.datetime, threshold: int, controllers: list[str], computes: dict[str, list[str]]
+) -> dict[str, list[dict]]:
     def make(host, binary, topic="from binary"):
         if topic == "from binary":
-            topic = binary[len("nova-"):]
+            topic = binary[len("nova-") :]
         return _row(rng, now, threshold, host, binary, topic)
 
     cells: dict[str, list[dict]] = {cell: [] for cell in CELLS}
@@ -153,7 +200,7 @@ def _services(rng: random.Random, now: datetime.datetime, threshold: int, contro
         # API services register a row but never heartbeat: Nova does not list them.
         for binary in ("nova-osapi_compute", "nova-metadata"):
             if rng.random() < 0.7:
-                cells[rng.choice(CELLS)].append(make(ctl, binary, rng.choice((None, binary[len("nova-"):]))))
+                cells[rng.choice(CELLS)].append(make(ctl, binary, rng.choice((None, binary[len("nova-") :]))))
     if rng.random() < 0.2:
         cells["cell1"].append(make(controllers[0], "nova-consoleauth"))
     if rng.random() < 0.1:
@@ -165,7 +212,7 @@ def _services(rng: random.Random, now: datetime.datetime, threshold: int, contro
             cells[cell].append(make(host, "nova-compute", None if rng.random() < 0.05 else "compute"))
     if rng.random() < 0.1:
         cells["cell1"].append(make(None, "nova-compute"))  # a NULL host
-    for cell, rows in cells.items():
+    for rows in cells.values():
         rows.extend([_twin(rng, row, now, threshold) for row in rows if rng.random() < 0.15])
         rng.shuffle(rows)
         for number, row in enumerate(rows, start=1):
@@ -191,8 +238,9 @@ def _aggregates(rng: random.Random, controllers: list[str], compute_hosts: list[
             hosts.append("cmp-retired")  # a host without any service row
         aggregates.append(Aggregate(f"agg-{index}", tuple(hosts), rng.choice(ZONES)))
     if rng.random() < 0.7:
-        aggregates.append(Aggregate("ssd-only", tuple(rng.sample(compute_hosts, rng.randint(0, len(compute_hosts)))),
-                                    None))
+        aggregates.append(
+            Aggregate("ssd-only", tuple(rng.sample(compute_hosts, rng.randint(0, len(compute_hosts)))), None)
+        )
     return aggregates
 
 
@@ -201,10 +249,16 @@ def generate(seed: int) -> Cloud:
     options = _options(rng)
     now = _instant(rng)
     controllers = [f"ctl-{i}" for i in range(1, rng.randint(1, 3) + 1)]
-    computes = {cell: [f"cmp{cell[-1]}-{i:02d}" for i in range(1, rng.randint(2, 10) + 1)]
-                for cell in ("cell1", "cell2")}
+    computes = {
+        cell: [f"cmp{cell[-1]}-{i:02d}" for i in range(1, rng.randint(2, 10) + 1)] for cell in ("cell1", "cell2")
+    }
     if rng.random() < 0.2:
         computes["cell2"].append(computes["cell1"][0])  # one host name in two cells
     compute_hosts = sorted({h for hosts in computes.values() for h in hosts})
-    return Cloud(seed, now, options, _services(rng, now, options.threshold, controllers, computes),
-                 _aggregates(rng, controllers, compute_hosts))
+    return Cloud(
+        seed,
+        now,
+        options,
+        _services(rng, now, options.threshold, controllers, computes),
+        _aggregates(rng, controllers, compute_hosts),
+    )

@@ -12,6 +12,7 @@ within one down time of the fresh writes, Nova's own servicegroup.API().service_
 state, status, forced_down, zone, disabled_reason and updated_at must agree on every row, and the
 heartbeat age and last-seen time must be the cached time's.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,17 +22,17 @@ import pathlib
 import random
 import time
 
-import pytest
-
 import exporter_side
 import nova_side
-from judge_process import JudgeProcess
+import pytest
 import random_clouds
 from helpers import EPOCH
+from judge_process import JudgeProcess
 from memcached import Memcached
-from exporter.sources.nova.verdict import API_BINARIES
 from prometheus_client.parser import text_string_to_metric_families
 from verdicts import ALL_FIELDS, METRIC_FIELDS, differences
+
+from openstack_service_exporter.sources.nova.verdict import API_BINARIES
 
 pytestmark = pytest.mark.conformance
 
@@ -78,7 +79,7 @@ class McCloud:
     cloud: random_clouds.Cloud
     conf: pathlib.Path
     server: Memcached
-    kinds: dict[str, str]                 # cache key -> KINDS
+    kinds: dict[str, str]  # cache key -> KINDS
     written: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)  # key -> value stored
 
     @property
@@ -88,9 +89,16 @@ class McCloud:
     def beats(self, kinds: tuple[str, ...]) -> list[dict]:
         ahead = 10 * self.threshold + 30
         skew = {"clock behind": -(self.threshold + 30), "clock ahead": ahead}
-        return [{"topic": None if topic == "None" else topic, "host": None if host == "None" else host,
-                 "skew": skew.get(kind, 0)}
-                for key, kind in self.kinds.items() if kind in kinds for topic, host in [key.split(":", 1)]]
+        return [
+            {
+                "topic": None if topic == "None" else topic,
+                "host": None if host == "None" else host,
+                "skew": skew.get(kind, 0),
+            }
+            for key, kind in self.kinds.items()
+            if kind in kinds
+            for topic, host in [key.split(":", 1)]
+        ]
 
     def write(self, writer: NovaWriter, kinds: tuple[str, ...]) -> None:
         beats = self.beats(kinds)
@@ -99,34 +107,48 @@ class McCloud:
 
 
 def listed_rows(cloud: random_clouds.Cloud) -> list[dict]:
-    return [r for rows in cloud.services.values() for r in rows
-            if r["deleted"] == 0 and r["binary"] not in API_BINARIES]
+    return [
+        r for rows in cloud.services.values() for r in rows if r["deleted"] == 0 and r["binary"] not in API_BINARIES
+    ]
 
 
 def make_cloud(seed: int, deployment, workdir: pathlib.Path) -> McCloud:
     rng = random.Random(seed)
     cloud = random_clouds.generate(seed)
     down, interval = rng.choice(TIMINGS)
-    cloud = dataclasses.replace(cloud, options=dataclasses.replace(cloud.options, service_down_time=down,
-                                                                   report_interval=interval))
+    cloud = dataclasses.replace(
+        cloud, options=dataclasses.replace(cloud.options, service_down_time=down, report_interval=interval)
+    )
     server = Memcached().start()
     conf = deployment.write_conf(workdir / f"nova-{seed}.conf", cloud.options)
-    conf.write_text(conf.read_text().replace("[DEFAULT]\n", "[DEFAULT]\nservicegroup_driver = mc\n", 1)
-                    + f"[cache]\nenabled = true\nbackend = {BACKENDS[seed % len(BACKENDS)]}\n"
-                      f"memcache_servers = {server.server}\n")
+    conf.write_text(
+        conf.read_text().replace("[DEFAULT]\n", "[DEFAULT]\nservicegroup_driver = mc\n", 1)
+        + f"[cache]\nenabled = true\nbackend = {BACKENDS[seed % len(BACKENDS)]}\n"
+        f"memcache_servers = {server.server}\n"
+    )
     keys = sorted({f"{r['topic']}:{r['host']}" for r in listed_rows(cloud)})
     return McCloud(cloud, conf, server, {key: rng.choice(KINDS) for key in keys})
 
 
 def last_seen(text: str) -> dict[tuple, float]:
-    return {(s.labels["cell"], s.labels["binary"] or None, s.labels["host"] or None): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples
-            if s.name == "service_last_seen_timestamp_seconds"}
+    return {
+        (s.labels["cell"], s.labels["binary"] or None, s.labels["host"] or None): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "service_last_seen_timestamp_seconds"
+    }
 
 
 def cache_up(text: str) -> float | None:
-    return next((s.value for family in text_string_to_metric_families(text) for s in family.samples
-                 if s.name == "service_exporter_database_up" and s.labels["cell"] == "(memcached)"), None)
+    return next(
+        (
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "service_exporter_database_up" and s.labels["cell"] == "(memcached)"
+        ),
+        None,
+    )
 
 
 def compare(mc: McCloud, deployment, judge, writer) -> tuple[collections.Counter, list[str]]:
@@ -139,17 +161,19 @@ def compare(mc: McCloud, deployment, judge, writer) -> tuple[collections.Counter
     text = exporter_side.scraped(mc.conf, datetime.datetime.utcnow())
     took = time.monotonic() - fresh_at
     assert took < mc.threshold - MARGIN, (
-        f"judging took {took:.1f} s: fresh heartbeats may have expired between the two sides ({cloud.describe()})")
+        f"judging took {took:.1f} s: fresh heartbeats may have expired between the two sides ({cloud.describe()})"
+    )
 
     def context(key):
         return repr(cloud.row(*key))
 
     problems = [f"list: {d}" for d in differences(nova, exporter_side.from_listing(records), ALL_FIELDS, context)]
     labels = [dataclasses.replace(v, disabled_reason=v.disabled_reason or "") for v in nova]
-    problems += [f"/metrics: {d}" for d in
-                 differences(labels, exporter_side.from_exposition(text), METRIC_FIELDS, context)]
+    problems += [
+        f"/metrics: {d}" for d in differences(labels, exporter_side.from_exposition(text), METRIC_FIELDS, context)
+    ]
     if cache_up(text) != 1.0:
-        problems.append(f"service_exporter_database_up{{cell=\"(memcached)\"}} is {cache_up(text)}")
+        problems.append(f'service_exporter_database_up{{cell="(memcached)"}} is {cache_up(text)}')
     stamps = last_seen(text)
     counts = collections.Counter(rows=len(nova))
     for r in records:
@@ -161,12 +185,18 @@ def compare(mc: McCloud, deployment, judge, writer) -> tuple[collections.Counter
         age = None if moment is None else (seen - moment) / datetime.timedelta(seconds=1)
         stamp = stamps.get((r["cell"], r["binary"], r["host"]))
         expected = None if moment is None else (moment - EPOCH).total_seconds()
-        if r["heartbeat_age_seconds"] != age or (stamp is None) != (expected is None) or (
-                stamp is not None and abs(stamp - expected) > 1e-6):
-            problems.append(f"{r['cell']} {r['binary']} {r['host']} ({kind}): age {r['heartbeat_age_seconds']} "
-                            f"(expected {age}), last seen {stamp} (expected {expected})")
-    return counts, [f"{cloud.describe()} backend={mc.conf.read_text().split('backend = ')[1].split()[0]}: {p}"
-                    for p in problems]
+        if (
+            r["heartbeat_age_seconds"] != age
+            or (stamp is None) != (expected is None)
+            or (stamp is not None and abs(stamp - expected) > 1e-6)
+        ):
+            problems.append(
+                f"{r['cell']} {r['binary']} {r['host']} ({kind}): age {r['heartbeat_age_seconds']} "
+                f"(expected {age}), last seen {stamp} (expected {expected})"
+            )
+    return counts, [
+        f"{cloud.describe()} backend={mc.conf.read_text().split('backend = ')[1].split()[0]}: {p}" for p in problems
+    ]
 
 
 def test_exporter_agrees_with_nova_mc_driver(nova_deployment, mc_judge, writer, tmp_path, tally):
@@ -187,8 +217,10 @@ def test_exporter_agrees_with_nova_mc_driver(nova_deployment, mc_judge, writer, 
             mc.server.stop()
     tally["clouds"] += len(clouds)
     tally["rows"] += counts["rows"]
-    print(f"\nmc driver: {len(clouds)} clouds, {counts['rows']} rows in {time.monotonic() - started:.1f} s: "
-          + ", ".join(f"{kind} {counts[kind]}" for kind in KINDS))
+    print(
+        f"\nmc driver: {len(clouds)} clouds, {counts['rows']} rows in {time.monotonic() - started:.1f} s: "
+        + ", ".join(f"{kind} {counts[kind]}" for kind in KINDS)
+    )
     assert not failures, f"{len(failures)} disagreements:\n" + "\n".join(failures[:20])
     assert counts["rows"] >= 500, counts
     for kind in KINDS:  # every kind is compared, forced down or not

@@ -7,19 +7,20 @@ every listed service's state, status, forced_down, zone, disabled_reason and upd
 second cloud is also asked through Nova's real compute API (GET /os-services, microversion 2.11).
 Any difference fails with both rows side by side and the seed that rebuilds the cloud.
 """
+
 from __future__ import annotations
 
 import collections
 import dataclasses
 import datetime
 
-import pytest
-
 import exporter_side
-from exporter.sources.nova.verdict import API_BINARIES
 import nova_side
+import pytest
 import random_clouds
 from verdicts import ALL_FIELDS, METRIC_FIELDS, Verdict, compare_clouds, differences
+
+from openstack_service_exporter.sources.nova.verdict import API_BINARIES
 
 pytestmark = pytest.mark.conformance
 
@@ -48,14 +49,18 @@ def compare_cloud(cloud, deployment, judge, conf) -> tuple[collections.Counter, 
     counts["rows"] = len(nova)
     seen, records = exporter_side.listed(conf, cloud.now)
     nova_then = nova if seen == cloud.now else nova_side.verdicts(judge.ask(conf, seen))
-    problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in
-                differences(nova_then, exporter_side.from_listing(records), ALL_FIELDS, context)]
+    problems = [
+        f"list --format json (at {seen.isoformat()}): {d}"
+        for d in differences(nova_then, exporter_side.from_listing(records), ALL_FIELDS, context)
+    ]
     problems += frozen_clock_problems(cloud, seen, records)
     if cloud.seed % API_EVERY == 0:
         api = nova_side.os_services(judge.serve(conf, seen))
         counts["api_rows"] = len(api)
-        problems += [f"GET /os-services (at {seen.isoformat()}): {d}" for d in
-                     differences(api, exporter_side.from_listing(records), ALL_FIELDS, key=lambda v: v.host_key)]
+        problems += [
+            f"GET /os-services (at {seen.isoformat()}): {d}"
+            for d in differences(api, exporter_side.from_listing(records), ALL_FIELDS, key=lambda v: v.host_key)
+        ]
     scraped = exporter_side.from_exposition(exporter_side.scraped(conf, cloud.now))
     problems += [f"/metrics: {d}" for d in differences(as_labels(nova), scraped, METRIC_FIELDS, context)]
     return counts, problems
@@ -69,16 +74,19 @@ def frozen_clock_problems(cloud, now, records) -> list[str]:
         beat = row["last_seen_up"] or row["created_at"]
         expected = (now - beat).total_seconds()
         if r["heartbeat_age_seconds"] != expected:
-            out.append(f"clock not frozen: {r['cell']} {r['binary']} {r['host']} age "
-                       f"{r['heartbeat_age_seconds']} != {expected}")
+            out.append(
+                f"clock not frozen: {r['cell']} {r['binary']} {r['host']} age "
+                f"{r['heartbeat_age_seconds']} != {expected}"
+            )
     return out
 
 
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_nova(batch, nova_deployment, nova_judge, tmp_path, tally):
     counts, failures = compare_clouds(
-        map(random_clouds.generate, SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]),
-        lambda cloud: compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{cloud.seed}.conf"))
+        map(random_clouds.generate, SEEDS[batch * CLOUDS_PER_BATCH : (batch + 1) * CLOUDS_PER_BATCH]),
+        lambda cloud: compare_cloud(cloud, nova_deployment, nova_judge, tmp_path / f"nova-{cloud.seed}.conf"),
+    )
     tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], api_rows=counts["api_rows"], disagreeing=len(failures))
     assert counts["up"] > 3 * CLOUDS_PER_BATCH and counts["down"] > 3 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)
@@ -101,9 +109,12 @@ def boundary_rows(cloud) -> list[tuple]:
     """(cell, binary, host) of the listed, not forced down rows exactly `threshold` seconds old."""
     if cloud.options.threshold < 0:
         return []
-    return [(cell, r["binary"], r["host"]) for cell, rows in cloud.services.items() for r in rows
-            if listed(r) and not r["forced_down"]
-            and cloud.now - (r["last_seen_up"] or r["created_at"]) == threshold(cloud)]
+    return [
+        (cell, r["binary"], r["host"])
+        for cell, rows in cloud.services.items()
+        for r in rows
+        if listed(r) and not r["forced_down"] and cloud.now - (r["last_seen_up"] or r["created_at"]) == threshold(cloud)
+    ]
 
 
 def threshold(cloud) -> datetime.timedelta:
@@ -120,18 +131,37 @@ def test_the_clouds_reach_every_edge():
     seen = collections.Counter()
     for cloud in map(random_clouds.generate, SEEDS):
         seen.update(edges(cloud))
-    rare = {"conductor host in two cells": 100, "host in two AZ aggregates": 20, "aggregate without AZ": 100,
-            "controller in an AZ aggregate": 50, "upper-cased host in an aggregate": 20, "NULL host": 10,
-            "compute with NULL topic": 20, "non-compute with topic compute": 10, "API binary": 200,
-            "soft-deleted twin, deleted = id": 200, "soft-deleted twin, deleted NULL": 20,
-            "down time replaced by 2.5 x interval": 50, "threshold 0 or below": 10,
-            "non-default default_availability_zone": 50, "non-default internal zone": 50}
-    common = ["exactly the threshold old", "1 µs past the threshold", "1 µs short of the threshold",
-              "exactly the threshold ahead", "within the threshold ahead", "beyond the threshold ahead",
-              "created_at fallback", "forced down, fresh heartbeat", "disabled, fresh heartbeat",
-              "fresh updated_at, stale heartbeat", "fresh created_at, stale last_seen_up"]
-    short = {case: seen[case] for case, least in {**rare, **dict.fromkeys(common, 50)}.items()
-             if seen[case] < least}
+    rare = {
+        "conductor host in two cells": 100,
+        "host in two AZ aggregates": 20,
+        "aggregate without AZ": 100,
+        "controller in an AZ aggregate": 50,
+        "upper-cased host in an aggregate": 20,
+        "NULL host": 10,
+        "compute with NULL topic": 20,
+        "non-compute with topic compute": 10,
+        "API binary": 200,
+        "soft-deleted twin, deleted = id": 200,
+        "soft-deleted twin, deleted NULL": 20,
+        "down time replaced by 2.5 x interval": 50,
+        "threshold 0 or below": 10,
+        "non-default default_availability_zone": 50,
+        "non-default internal zone": 50,
+    }
+    common = [
+        "exactly the threshold old",
+        "1 µs past the threshold",
+        "1 µs short of the threshold",
+        "exactly the threshold ahead",
+        "within the threshold ahead",
+        "beyond the threshold ahead",
+        "created_at fallback",
+        "forced down, fresh heartbeat",
+        "disabled, fresh heartbeat",
+        "fresh updated_at, stale heartbeat",
+        "fresh created_at, stale last_seen_up",
+    ]
+    short = {case: seen[case] for case, least in {**rare, **dict.fromkeys(common, 50)}.items() if seen[case] < least}
     assert not short, f"too few: {short}; all: {dict(seen)}"
 
 
@@ -146,11 +176,12 @@ def edges(cloud) -> collections.Counter:
     found["non-default default_availability_zone"] += options.default_availability_zone not in (None, "nova")
     found["non-default internal zone"] += options.internal_service_availability_zone not in (None, "internal")
     conductors = collections.Counter()
-    for cell, rows in cloud.services.items():
+    for rows in cloud.services.values():
         for r in rows:
             if r["deleted"] != 0:
-                found["soft-deleted twin, deleted NULL" if r["deleted"] is None
-                      else "soft-deleted twin, deleted = id"] += r["deleted"] in (None, r["id"])
+                found[
+                    "soft-deleted twin, deleted NULL" if r["deleted"] is None else "soft-deleted twin, deleted = id"
+                ] += r["deleted"] in (None, r["id"])
                 continue
             if r["binary"] in API_BINARIES:
                 found["API binary"] += 1
@@ -167,8 +198,9 @@ def edges(cloud) -> collections.Counter:
             found["forced down, fresh heartbeat"] += bool(r["forced_down"]) and fresh
             found["disabled, fresh heartbeat"] += bool(r["disabled"]) and fresh
             found["fresh updated_at, stale heartbeat"] += r["updated_at"] == second and not fresh
-            found["fresh created_at, stale last_seen_up"] += (r["last_seen_up"] is not None and not fresh
-                                                             and abs(now - r["created_at"]) <= limit)
+            found["fresh created_at, stale last_seen_up"] += (
+                r["last_seen_up"] is not None and not fresh and abs(now - r["created_at"]) <= limit
+            )
             found["NULL host"] += r["host"] is None
             found["compute with NULL topic"] += r["binary"] == "nova-compute" and r["topic"] is None
             found["non-compute with topic compute"] += r["binary"] != "nova-compute" and r["topic"] == "compute"

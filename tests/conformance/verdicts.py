@@ -1,23 +1,24 @@
 """One service's verdict as any side states it, and the side-by-side report of disagreements."""
+
 from __future__ import annotations
 
 import collections
 import datetime
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 
 @dataclass(frozen=True)
 class Verdict:
-    cell: str | None                # None: GET /os-services does not say which cell
+    cell: str | None  # None: GET /os-services does not say which cell
     binary: str | None
     host: str | None
-    state: str                      # up | down
-    status: str                     # enabled | disabled
+    state: str  # up | down
+    status: str  # enabled | disabled
     forced_down: bool
-    zone: frozenset[str]            # Nova joins several zones in unstable set order: compared as a set
+    zone: frozenset[str]  # Nova joins several zones in unstable set order: compared as a set
     disabled_reason: str | None
-    updated_at: str | None = None   # naive UTC ISO 8601, whole seconds; not part of /metrics
+    updated_at: str | None = None  # naive UTC ISO 8601, whole seconds; not part of /metrics
 
     @property
     def key(self) -> tuple:
@@ -60,9 +61,14 @@ def _grouped(verdicts: list[Verdict], key, compared) -> dict[tuple, list[Verdict
     return groups
 
 
-def differences(nova: list[Verdict], exporter: list[Verdict], compared: tuple[str, ...],
-                context: Callable[[tuple], str] = lambda key: "",
-                key: Callable[[Verdict], tuple] = lambda v: v.key, reference: str = "Nova 34.0.0") -> list[str]:
+def differences(
+    nova: list[Verdict],
+    exporter: list[Verdict],
+    compared: tuple[str, ...],
+    context: Callable[[tuple], str] = lambda key: "",
+    key: Callable[[Verdict], tuple] = lambda v: v.key,
+    reference: str = "Nova 34.0.0",
+) -> list[str]:
     """Every key on which the two sides disagree, both rows printed side by side. Rows that share a
     key (only when the key leaves out the cell) are compared as a multiset. Any rows with the
     compared fields will do (dataclasses of another project too); `reference` names the first side."""

@@ -2,13 +2,13 @@
 test MariaDB. Clouds are then written into its `services` table (`load`), and a cinder.conf is
 written per cloud (`write_conf`) that both Cinder and the exporter read.
 """
+
 from __future__ import annotations
 
 import pathlib
 from contextlib import closing
 
 import oracles
-
 from cinder_random import Cloud
 
 DATABASE = "conf_cinder"
@@ -36,8 +36,11 @@ class CinderDeployment:
 
     def columns(self) -> list[str]:
         """The columns of `services` as cinder-manage made them."""
-        rows = self.mariadb.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                                    "AND table_name = 'services' ORDER BY ordinal_position", (DATABASE,))
+        rows = self.mariadb.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'services' ORDER BY ordinal_position",
+            (DATABASE,),
+        )
         return [name for (name,) in rows]
 
     def write_conf(self, path: pathlib.Path, cloud: Cloud) -> pathlib.Path:
@@ -53,6 +56,9 @@ class CinderDeployment:
             cur.execute("DELETE FROM services")
             if cloud.services:
                 columns = list(cloud.services[0])
-                cur.executemany("INSERT INTO services ({}) VALUES ({})".format(
-                    ", ".join(f"`{c}`" for c in columns), ", ".join(["%s"] * len(columns))),
-                    [tuple(row[c] for c in columns) for row in cloud.services])
+                cur.executemany(
+                    "INSERT INTO services ({}) VALUES ({})".format(
+                        ", ".join(f"`{c}`" for c in columns), ", ".join(["%s"] * len(columns))
+                    ),
+                    [tuple(row[c] for c in columns) for row in cloud.services],
+                )

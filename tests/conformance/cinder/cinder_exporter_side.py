@@ -7,15 +7,15 @@ configured the way an operator does: the exporter's own config file holds only
 (no Nova database: Nova is not read). `list --format json --project cinder` and /metrics go through
 exporter_side.py, the path the Nova suite uses.
 """
+
 from __future__ import annotations
 
 import datetime
 import pathlib
 from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
-
 import exporter_side
+from prometheus_client.parser import text_string_to_metric_families
 
 PROJECT = "cinder"
 
@@ -32,8 +32,8 @@ def listed(exporter_conf: pathlib.Path, now: datetime.datetime) -> tuple[datetim
 
 @dataclass(frozen=True)
 class Scraped:
-    services: dict[tuple, dict]        # (binary, host) -> {family: (labels, value)}
-    health: dict[str, float]           # health family -> value of its project="cinder" series
+    services: dict[tuple, dict]  # (binary, host) -> {family: (labels, value)}
+    health: dict[str, float]  # health family -> value of its project="cinder" series
 
 
 def scraped(exporter_conf: pathlib.Path, now: datetime.datetime) -> Scraped:

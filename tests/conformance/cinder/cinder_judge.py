@@ -26,6 +26,7 @@ An exception while answering is sent back as {"failed": "<traceback>"}.
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -41,14 +42,15 @@ import wsgiref.simple_server
 warnings.simplefilter("ignore")
 
 import freezegun  # noqa: E402
+from cinder import (
+    objects,  # noqa: E402
+    rpc,  # noqa: E402
+    version,  # noqa: E402
+)
+from cinder.common import config as cinder_config  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_log import log as logging  # noqa: E402
 from oslo_service import wsgi as service_wsgi  # noqa: E402
-
-from cinder import objects  # noqa: E402
-from cinder import rpc  # noqa: E402
-from cinder import version  # noqa: E402
-from cinder.common import config as cinder_config  # noqa: E402
 
 sys.path.append(str(pathlib.Path(__file__).parent.parent))  # judge_loop; after the venv, never before it
 import judge_loop  # noqa: E402
@@ -65,15 +67,18 @@ def overlay(workdir: pathlib.Path) -> pathlib.Path:
     """What this process adds to each cloud's cinder.conf, read after it: the noauth pipeline, the
     fake RPC transport and Cinder's own paste file. It never sets a judged option."""
     path = workdir / "judge-overlay.conf"
-    path.write_text(f"[DEFAULT]\nauth_strategy = noauth\ntransport_url = fake://\napi_paste_config = {PASTE}\n"
-                    f"[oslo_concurrency]\nlock_path = {workdir}\n")
+    path.write_text(
+        f"[DEFAULT]\nauth_strategy = noauth\ntransport_url = fake://\napi_paste_config = {PASTE}\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+    )
     return path
 
 
 def load_config(cinder_conf: str, extra: pathlib.Path) -> None:
     CONF.reset()
-    CONF(["--config-file", cinder_conf, "--config-file", str(extra)], project="cinder",
-         version=version.version_string())
+    CONF(
+        ["--config-file", cinder_conf, "--config-file", str(extra)], project="cinder", version=version.version_string()
+    )
     cinder_config.set_middleware_defaults()
 
 
@@ -113,8 +118,12 @@ class VolumeApi:
         host, port = self.server.server_address[:2]
         request = urllib.request.Request(
             f"http://{host}:{port}/v3/{PROJECT}/os-services",
-            headers={"X-Auth-Token": f"{PROJECT}:{PROJECT}", "Accept": "application/json",
-                     "OpenStack-API-Version": f"volume {MICROVERSION}"})
+            headers={
+                "X-Auth-Token": f"{PROJECT}:{PROJECT}",
+                "Accept": "application/json",
+                "OpenStack-API-Version": f"volume {MICROVERSION}",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                 assert response.headers["OpenStack-API-Version"] == f"volume {MICROVERSION}", dict(response.headers)

@@ -15,6 +15,7 @@ Cinder's API fails on a row with both heartbeats NULL (a TypeError in ServiceCon
 cinder/api/openstack/wsgi.py turns into 400 for the whole listing): such rows are never made here.
 A NULL disabled reads as enabled, a NULL frozen as false (the object field's default).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,17 @@ BINARIES = ("cinder-scheduler", "cinder-volume", "cinder-backup")
 ZONES = ("nova", "nova", "nova", "cinder", "az1", "az2", "zone-é", "AZ-Ops", "")
 BACKENDS = ("lvm", "ceph", "ceph-ssd", "nfs-é", "pure")
 REASONS = ("maintenance", "réparation — ticket 42", "", "disk array firmware upgrade")
-REPLICATION = ("not-capable", "not-capable", "not-capable", "enabled", "disabled", "failed-over", "error",
-               "failing-over", None)
+REPLICATION = (
+    "not-capable",
+    "not-capable",
+    "not-capable",
+    "enabled",
+    "disabled",
+    "failed-over",
+    "error",
+    "failing-over",
+    None,
+)
 # What real 29.0.0 services write (cinder/service.py, _create_service_ref): each manager's
 # RPC_API_VERSION (cinder/{scheduler,volume,backup}/rpcapi.py) and objects/base.py
 # OBJ_VERSIONS.get_current(). cinder-api refuses to start on a live row without them (ServiceTooOld).
@@ -41,8 +51,24 @@ OBJECT_VERSION = "1.39"
 # (cinder/service.py, basic_config_check), so pairs with the down time at or below the interval
 # are here on purpose: 7/10, 10/10, 5/7, 1/1, 3/None, 0/None (only a zero age is up), -5/None
 # (nothing is up).
-TIMING_CASES = ((None, None), (7, 10), (10, 10), (5, 7), (25, 10), (30, 12), (15, None), (None, 60),
-                (None, 61), (120, 60), (1, 1), (3, None), (0, None), (-5, None), (11, 10), (90, 30))
+TIMING_CASES = (
+    (None, None),
+    (7, 10),
+    (10, 10),
+    (5, 7),
+    (25, 10),
+    (30, 12),
+    (15, None),
+    (None, 60),
+    (None, 61),
+    (120, 60),
+    (1, 1),
+    (3, None),
+    (0, None),
+    (-5, None),
+    (11, 10),
+    (90, 30),
+)
 
 
 @dataclass(frozen=True)
@@ -93,12 +119,22 @@ def _instant(rng: random.Random) -> datetime.datetime:
 def _age(rng: random.Random, down: int) -> int:
     """Whole seconds from the heartbeat to the instant's whole second; negative: in the future."""
     t = down
-    return rng.choice((
-        t, t, t + 1, t - 1, -t, -t, -t - 1, -t + 1,  # the boundary, both sides, past and future
-        0, rng.randint(0, max(t, 1)),
-        -rng.randint(t + 2, t + 100_000),             # far ahead: down for the API
-        rng.randint(t + 2, t + 10_000_000),           # long dead
-    ))
+    return rng.choice(
+        (
+            t,
+            t,
+            t + 1,
+            t - 1,
+            -t,
+            -t,
+            -t - 1,
+            -t + 1,  # the boundary, both sides, past and future
+            0,
+            rng.randint(0, max(t, 1)),
+            -rng.randint(t + 2, t + 100_000),  # far ahead: down for the API
+            rng.randint(t + 2, t + 10_000_000),  # long dead
+        )
+    )
 
 
 def _heartbeat_columns(rng: random.Random, now: datetime.datetime, down: int) -> dict:
@@ -117,24 +153,35 @@ def _heartbeat_columns(rng: random.Random, now: datetime.datetime, down: int) ->
     return {"created_at": created_at, "updated_at": updated_at, "modified_at": modified_at}
 
 
-def _row(rng: random.Random, now: datetime.datetime, down: int, host: str, binary: str,
-         zone: str, cluster: str | None = None) -> dict:
+def _row(
+    rng: random.Random, now: datetime.datetime, down: int, host: str, binary: str, zone: str, cluster: str | None = None
+) -> dict:
     disabled = rng.random() < 0.25
     if disabled:
         reason = rng.choice((None, *REASONS))
     else:
         reason = "re-enabled, reason left" if rng.random() < 0.05 else None
     volume = binary == "cinder-volume"
-    row = {"id": 0, "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "cluster_name": cluster,
-           "host": host, "binary": binary, "topic": binary, "report_count": rng.randint(0, 10**6),
-           # A NULL disabled is listed as enabled (an object field that may be None).
-           "disabled": None if rng.random() < 0.02 else int(disabled),
-           "availability_zone": zone, "disabled_reason": reason,
-           "rpc_current_version": RPC_VERSIONS[binary], "object_current_version": OBJECT_VERSION,
-           "replication_status": rng.choice(REPLICATION) if volume else "not-capable",
-           "active_backend_id": rng.choice((None, None, None, "secondary", "replica-2")) if volume else None,
-           "frozen": None if rng.random() < 0.03 else int(volume and rng.random() < 0.1),
-           "deleted": 0, "deleted_at": None}
+    row = {
+        "id": 0,
+        "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "cluster_name": cluster,
+        "host": host,
+        "binary": binary,
+        "topic": binary,
+        "report_count": rng.randint(0, 10**6),
+        # A NULL disabled is listed as enabled (an object field that may be None).
+        "disabled": None if rng.random() < 0.02 else int(disabled),
+        "availability_zone": zone,
+        "disabled_reason": reason,
+        "rpc_current_version": RPC_VERSIONS[binary],
+        "object_current_version": OBJECT_VERSION,
+        "replication_status": rng.choice(REPLICATION) if volume else "not-capable",
+        "active_backend_id": rng.choice((None, None, None, "secondary", "replica-2")) if volume else None,
+        "frozen": None if rng.random() < 0.03 else int(volume and rng.random() < 0.1),
+        "deleted": 0,
+        "deleted_at": None,
+    }
     row.update(_heartbeat_columns(rng, now, down))
     return row
 
@@ -151,8 +198,9 @@ def _twin(rng: random.Random, row: dict, now: datetime.datetime, down: int) -> d
 def _duplicate(rng: random.Random, row: dict, now: datetime.datetime, down: int) -> dict:
     """Another live row of the same binary and host; a third of them with the very same heartbeat,
     so that only the id breaks the tie."""
-    dup = _row(rng, now, down, row["host"], row["binary"], rng.choice((row["availability_zone"], *ZONES)),
-               row["cluster_name"])
+    dup = _row(
+        rng, now, down, row["host"], row["binary"], rng.choice((row["availability_zone"], *ZONES)), row["cluster_name"]
+    )
     if rng.random() < 0.33:
         dup["updated_at"], dup["created_at"] = row["updated_at"], row["created_at"]
     return dup
@@ -173,8 +221,17 @@ def _services(rng: random.Random, now: datetime.datetime, down: int) -> list[dic
         host = f"stor-{n:02d}"
         for backend in rng.sample(BACKENDS, rng.randint(1, 3)):
             backend_zone = zone if rng.random() < 0.7 else rng.choice(ZONES)
-            rows.append(_row(rng, now, down, f"{host}@{backend}", "cinder-volume", backend_zone,
-                             clustered.get(backend) if rng.random() < 0.85 else None))
+            rows.append(
+                _row(
+                    rng,
+                    now,
+                    down,
+                    f"{host}@{backend}",
+                    "cinder-volume",
+                    backend_zone,
+                    clustered.get(backend) if rng.random() < 0.85 else None,
+                )
+            )
         if rng.random() < 0.2:
             rows.append(_row(rng, now, down, host, "cinder-backup", zone))
     live = list(rows)

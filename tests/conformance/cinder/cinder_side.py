@@ -1,5 +1,6 @@
 """Asks real Cinder (cinder_judge.py in the oracle venv) for its verdicts, one long-lived process for
 many clouds."""
+
 from __future__ import annotations
 
 import datetime
@@ -20,13 +21,13 @@ class CinderRow:
     uuid: str | None
     binary: str
     host: str
-    state: str              # up | down: ServiceController.index
-    status: str             # enabled | disabled
+    state: str  # up | down: ServiceController.index
+    status: str  # enabled | disabled
     zone: str | None
     disabled_reason: str | None
     cluster: str | None
-    is_up: bool             # Service.is_up: cinder-manage service list and the scheduler
-    raw: dict               # the API's row as sent
+    is_up: bool  # Service.is_up: cinder-manage service list and the scheduler
+    raw: dict  # the API's row as sent
 
     @property
     def key(self) -> tuple:
@@ -44,6 +45,22 @@ class CinderJudge(JudgeProcess):
 
     def ask(self, conf: pathlib.Path, now: datetime.datetime) -> Answer:
         answer = self._request({"config": str(conf), "now": now.isoformat()})
-        return Answer([CinderRow(s["id"], s["uuid"], s["binary"], s["host"], s["state"], s["status"], s["zone"],
-                                 s["disabled_reason"], s["cluster"], s["is_up"], s)
-                       for s in answer["services"]], answer["service_down_time"])
+        return Answer(
+            [
+                CinderRow(
+                    s["id"],
+                    s["uuid"],
+                    s["binary"],
+                    s["host"],
+                    s["state"],
+                    s["status"],
+                    s["zone"],
+                    s["disabled_reason"],
+                    s["cluster"],
+                    s["is_up"],
+                    s,
+                )
+                for s in answer["services"]
+            ],
+            answer["service_down_time"],
+        )

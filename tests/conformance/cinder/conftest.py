@@ -1,5 +1,6 @@
 """Fixtures of the Cinder conformance suite: the oracle venv's cinder 29.0.0, a database made by
 `cinder-manage db sync` on the test MariaDB, and one Cinder judge process for the whole run."""
+
 from __future__ import annotations
 
 import collections
@@ -50,4 +51,5 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"conformance with Cinder 29.0.0: {counts['clouds']} clouds, {counts['rows']} rows of "
             f"GET /os-services compared on both `list --format json` and /metrics "
-            f"({counts['duplicates']} in duplicate groups); clouds disagreeing: {counts['disagreeing']}")
+            f"({counts['duplicates']} in duplicate groups); clouds disagreeing: {counts['disagreeing']}"
+        )

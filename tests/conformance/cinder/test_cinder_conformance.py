@@ -12,15 +12,15 @@ higher id), and that row, found by its id (JSON) or uuid (/metrics) among the ro
 compared. Any difference fails with both sides and the database row, and the seed that rebuilds the
 cloud.
 """
+
 from __future__ import annotations
 
 import collections
 import datetime
 
-import pytest
-
 import cinder_exporter_side
 import cinder_random
+import pytest
 from cinder_random import Cloud
 
 pytestmark = pytest.mark.conformance
@@ -80,8 +80,13 @@ def listing_problems(cloud: Cloud, cinder: list, seen: datetime.datetime, record
         want = expected(theirs, VOLUME_FIELDS)
         pairs = [(name, value, rec.get(name)) for name, value in want.items()] + [("cell", "", rec.get("cell"))]
         pairs.append(("id (newest heartbeat)", chosen(cloud, by_key[key]), rec["id"]))
-        pairs.append(("heartbeat_age_seconds", (seen - heartbeat(cloud.row(rec["id"]))).total_seconds(),
-                      rec["heartbeat_age_seconds"]))
+        pairs.append(
+            (
+                "heartbeat_age_seconds",
+                (seen - heartbeat(cloud.row(rec["id"]))).total_seconds(),
+                rec["heartbeat_age_seconds"],
+            )
+        )
         if any(theirs != ours for _, theirs, ours in pairs):
             out.append(report(cloud, key, rec["id"], pairs))
     missing = by_key.keys() - keys.keys()
@@ -97,8 +102,9 @@ def label(value) -> str:
     return "" if value is None else str(value)
 
 
-def metrics_problems(cloud: Cloud, cinder: list, scraped, fields=FIELDS + ("uuid",),
-                     volume_fields=VOLUME_FIELDS) -> list[str]:
+def metrics_problems(
+    cloud: Cloud, cinder: list, scraped, fields=FIELDS + ("uuid",), volume_fields=VOLUME_FIELDS
+) -> list[str]:
     by_uuid, by_key = {r.uuid: r for r in cinder}, groups(cinder)
     out = []
     for key, series in sorted(scraped.services.items()):
@@ -108,12 +114,19 @@ def metrics_problems(cloud: Cloud, cinder: list, scraped, fields=FIELDS + ("uuid
             out.append(f"  {key}: series {sorted(series)} name no row Cinder listed under that key")
             continue
         (labels, up), info = series["service_up"], series["service_info"][0]
-        ours = {"cell": labels.get("cell"), "state": "up" if up == 1 else "down",
-                "status": "disabled" if series["service_disabled"][1] == 1 else "enabled", "zone": labels.get("zone"),
-                **{name: info.get(name) for name in ("disabled_reason", "cluster", "uuid", *volume_fields)}}
+        ours = {
+            "cell": labels.get("cell"),
+            "state": "up" if up == 1 else "down",
+            "status": "disabled" if series["service_disabled"][1] == 1 else "enabled",
+            "zone": labels.get("zone"),
+            **{name: info.get(name) for name in ("disabled_reason", "cluster", "uuid", *volume_fields)},
+        }
         want = {"cell": "", **expected(theirs, volume_fields)}
-        pairs = [(name, label(value), ours[name]) for name, value in want.items()
-                 if name in ("cell", *fields, *volume_fields)]
+        pairs = [
+            (name, label(value), ours[name])
+            for name, value in want.items()
+            if name in ("cell", *fields, *volume_fields)
+        ]
         pairs.append(("id (newest heartbeat)", chosen(cloud, by_key[key]), theirs.id))
         if any(a != b for _, a, b in pairs):
             out.append(report(cloud, key, theirs.id, pairs))
@@ -124,10 +137,16 @@ def metrics_problems(cloud: Cloud, cinder: list, scraped, fields=FIELDS + ("uuid
 
 def health_problems(scraped, cinder: list, down_time: int) -> list[str]:
     duplicates = sum(len(rows) - 1 for rows in groups(cinder).values())
-    want = {"service_exporter_duplicate_rows": duplicates, "service_down_time_seconds": down_time,
-            "service_exporter_database_up": 1}
-    return [f"  {name}{{project=\"cinder\"}}: {scraped.health.get(name)!r}, Cinder's answer gives {value}"
-            for name, value in want.items() if scraped.health.get(name) != value]
+    want = {
+        "service_exporter_duplicate_rows": duplicates,
+        "service_down_time_seconds": down_time,
+        "service_exporter_database_up": 1,
+    }
+    return [
+        f'  {name}{{project="cinder"}}: {scraped.health.get(name)!r}, Cinder\'s answer gives {value}'
+        for name, value in want.items()
+        if scraped.health.get(name) != value
+    ]
 
 
 def compare_cloud(cloud: Cloud, deployment, judge, workdir) -> tuple[collections.Counter, list[str]]:
@@ -142,8 +161,9 @@ def compare_cloud(cloud: Cloud, deployment, judge, workdir) -> tuple[collections
     counts.update(rows=len(cinder), duplicates=sum(len(g) for g in groups(cinder).values() if len(g) > 1))
     seen, records = cinder_exporter_side.listed(exporter_conf, cloud.now)
     cinder_then = cinder if seen == cloud.now else judge.ask(conf, seen).rows
-    problems = [f"list --format json (at {seen.isoformat()}):\n{p}"
-                for p in listing_problems(cloud, cinder_then, seen, records)]
+    problems = [
+        f"list --format json (at {seen.isoformat()}):\n{p}" for p in listing_problems(cloud, cinder_then, seen, records)
+    ]
     scraped = cinder_exporter_side.scraped(exporter_conf, cloud.now)
     problems += [f"/metrics:\n{p}" for p in metrics_problems(cloud, cinder, scraped)]
     problems += [f"/metrics health:\n{p}" for p in health_problems(scraped, cinder, answer.service_down_time)]
@@ -153,14 +173,15 @@ def compare_cloud(cloud: Cloud, deployment, judge, workdir) -> tuple[collections
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_cinder(batch, cinder_deployment, cinder_judge, tmp_path, cinder_tally):
     counts, failures = collections.Counter(), []
-    for seed in SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]:
+    for seed in SEEDS[batch * CLOUDS_PER_BATCH : (batch + 1) * CLOUDS_PER_BATCH]:
         cloud = cinder_random.generate(seed)
         found, problems = compare_cloud(cloud, cinder_deployment, cinder_judge, tmp_path)
         counts.update(found)
         if problems:
             failures.append(f"cloud {cloud.describe()}\n" + "\n".join(problems))
-    cinder_tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], duplicates=counts["duplicates"],
-                        disagreeing=len(failures))
+    cinder_tally.update(
+        clouds=CLOUDS_PER_BATCH, rows=counts["rows"], duplicates=counts["duplicates"], disagreeing=len(failures)
+    )
     assert counts["up"] > 3 * CLOUDS_PER_BATCH and counts["down"] > 3 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)
 
@@ -174,8 +195,11 @@ def test_the_comparison_sees_one_second(cinder_deployment, cinder_judge, tmp_pat
     """The harness can fail: with Cinder asked 1 s after the exporter, the comparison reports
     exactly the shown rows whose verdict Cinder changes in that second, among them every one exactly
     the down time old."""
-    cloud = next(c for c in map(cinder_random.generate, SEEDS)
-                 if c.now.microsecond == 0 and c.options.down_time > 0 and boundary_ids(c))
+    cloud = next(
+        c
+        for c in map(cinder_random.generate, SEEDS)
+        if c.now.microsecond == 0 and c.options.down_time > 0 and boundary_ids(c)
+    )
     cinder_deployment.load(cloud)
     conf = cinder_deployment.write_conf(tmp_path / "cinder.conf", cloud)
     exporter_conf = cinder_exporter_side.write_exporter_conf(tmp_path / "exporter.conf", conf)
@@ -198,20 +222,43 @@ def test_the_clouds_reach_every_edge():
     for cloud in map(cinder_random.generate, SEEDS):
         seen.update(edges(cloud))
     least = {
-        "exactly the down time old": 30, "the down time old to the second, instant with µs": 30,
-        "one second short of the down time": 30, "one second past the down time": 30,
-        "exactly the down time ahead": 30, "the down time ahead to the second, instant with µs": 30,
-        "one second beyond the down time ahead": 30, "within the down time ahead": 30,
-        "far ahead": 30, "updated_at NULL (created_at fallback)": 50, "fresh created_at, stale updated_at": 20,
-        "fresh modified_at, stale heartbeat": 20, "disabled with a reason": 50, "disabled, no reason": 20,
-        "enabled, reason left": 10, "disabled NULL": 10, "deleted twin, deleted = 1": 50,
-        "deleted twin, deleted NULL": 10, "duplicate (binary, host) group": 30, "duplicate group, tied heartbeats": 8,
-        "cinder-scheduler": 100, "cinder-volume": 500, "cinder-backup": 100, "non-default zone": 200,
-        "empty zone": 20, "clustered": 100, "frozen": 30, "frozen NULL": 20,
-        "replication_status other than not-capable": 100, "active_backend_id": 50,
-        "down time below report_interval": 8, "down time equal to report_interval": 3,
-        "down time above report_interval": 30, "down time 0 or below": 4, "Cinder's defaults": 5,
-        "whole-second instant": 20, "instant with µs": 20,
+        "exactly the down time old": 30,
+        "the down time old to the second, instant with µs": 30,
+        "one second short of the down time": 30,
+        "one second past the down time": 30,
+        "exactly the down time ahead": 30,
+        "the down time ahead to the second, instant with µs": 30,
+        "one second beyond the down time ahead": 30,
+        "within the down time ahead": 30,
+        "far ahead": 30,
+        "updated_at NULL (created_at fallback)": 50,
+        "fresh created_at, stale updated_at": 20,
+        "fresh modified_at, stale heartbeat": 20,
+        "disabled with a reason": 50,
+        "disabled, no reason": 20,
+        "enabled, reason left": 10,
+        "disabled NULL": 10,
+        "deleted twin, deleted = 1": 50,
+        "deleted twin, deleted NULL": 10,
+        "duplicate (binary, host) group": 30,
+        "duplicate group, tied heartbeats": 8,
+        "cinder-scheduler": 100,
+        "cinder-volume": 500,
+        "cinder-backup": 100,
+        "non-default zone": 200,
+        "empty zone": 20,
+        "clustered": 100,
+        "frozen": 30,
+        "frozen NULL": 20,
+        "replication_status other than not-capable": 100,
+        "active_backend_id": 50,
+        "down time below report_interval": 8,
+        "down time equal to report_interval": 3,
+        "down time above report_interval": 30,
+        "down time 0 or below": 4,
+        "Cinder's defaults": 5,
+        "whole-second instant": 20,
+        "instant with µs": 20,
     }
     short = {case: seen[case] for case, n in least.items() if seen[case] < n}
     assert not short, f"too few: {short}; all: {dict(seen)}"
@@ -245,10 +292,12 @@ def edges(cloud: Cloud) -> collections.Counter:
         found["within the down time ahead"] += now < beat < now + down
         found["far ahead"] += beat > now + down + ONE_SECOND
         found["updated_at NULL (created_at fallback)"] += r["updated_at"] is None
-        found["fresh created_at, stale updated_at"] += (r["updated_at"] is not None and r["created_at"] == second
-                                                       and now - r["updated_at"] > down)
-        found["fresh modified_at, stale heartbeat"] += (r["modified_at"] is not None and now - beat > down
-                                                        and abs(now - r["modified_at"]) <= down)
+        found["fresh created_at, stale updated_at"] += (
+            r["updated_at"] is not None and r["created_at"] == second and now - r["updated_at"] > down
+        )
+        found["fresh modified_at, stale heartbeat"] += (
+            r["modified_at"] is not None and now - beat > down and abs(now - r["modified_at"]) <= down
+        )
         found["disabled with a reason"] += bool(r["disabled"]) and bool(r["disabled_reason"])
         found["disabled, no reason"] += bool(r["disabled"]) and not r["disabled_reason"]
         found["enabled, reason left"] += r["disabled"] == 0 and r["disabled_reason"] is not None

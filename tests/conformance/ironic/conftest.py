@@ -1,5 +1,6 @@
 """Fixtures of the Ironic conformance suite: real Ironic 39.0.0 (the oracle venv), a database made by
 `ironic-dbsync upgrade` on the test MariaDB, and one Ironic judge process for the whole run."""
+
 from __future__ import annotations
 
 import collections
@@ -52,4 +53,5 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"conformance with Ironic 39.0.0: {counts['clouds']} clouds, {counts['rows']} rows compared on both "
             f"`list --format json` and /metrics; clouds disagreeing: {counts['disagreeing']}; "
-            f"ironic-dbsync upgrade took {counts['schema_seconds']:.1f} s")
+            f"ironic-dbsync upgrade took {counts['schema_seconds']:.1f} s"
+        )

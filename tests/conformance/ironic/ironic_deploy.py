@@ -2,6 +2,7 @@
 upgrade` (from the oracle venv); clouds are then written into its `conductors` table (`load`), and
 an ironic.conf is written per cloud (`write_conf`) that both Ironic and the exporter read.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ def conf_text(connection: str, heartbeat_timeout: int | None) -> str:
     conductor = "" if heartbeat_timeout is None else f"[conductor]\nheartbeat_timeout = {heartbeat_timeout}\n"
     # json-rpc: ironic-api refuses rpc_transport = none (ironic/common/service.py, ensure_rpc_transport);
     # nothing is ever sent over it here.
-    return (f"[DEFAULT]\nauth_strategy = noauth\nrpc_transport = json-rpc\ntransport_url = fake://\n"
-            f"[database]\nconnection = {connection}\n{conductor}")
+    return (
+        f"[DEFAULT]\nauth_strategy = noauth\nrpc_transport = json-rpc\ntransport_url = fake://\n"
+        f"[database]\nconnection = {connection}\n{conductor}"
+    )
 
 
 class IronicDeployment:
@@ -60,6 +63,9 @@ class IronicDeployment:
             cur.execute("DELETE FROM conductor_hardware_interfaces")
             cur.execute("DELETE FROM conductors")
             if rows:
-                cur.executemany("INSERT INTO conductors ({}) VALUES ({})".format(
-                    ", ".join(f"`{c}`" for c in COLUMNS), ", ".join(["%s"] * len(COLUMNS))),
-                    [tuple(row[c] for c in COLUMNS) for row in rows])
+                cur.executemany(
+                    "INSERT INTO conductors ({}) VALUES ({})".format(
+                        ", ".join(f"`{c}`" for c in COLUMNS), ", ".join(["%s"] * len(COLUMNS))
+                    ),
+                    [tuple(row[c] for c in COLUMNS) for row in rows],
+                )

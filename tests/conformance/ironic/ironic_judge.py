@@ -25,6 +25,7 @@ An exception while answering is sent back as {"failed": "<traceback>"} (judge_lo
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,11 +40,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # judge
 import freezegun  # noqa: E402
 import judge_loop  # noqa: E402
 import webob  # noqa: E402
+from ironic import objects  # noqa: E402
 from ironic.api import wsgi  # noqa: E402
 from ironic.api.controllers.v1 import versions  # noqa: E402
 from ironic.common import config as ironic_config  # noqa: E402
 from ironic.common import context as ironic_context  # noqa: E402
-from ironic import objects  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_utils import timeutils  # noqa: E402
 
@@ -57,11 +58,16 @@ def describe(exc: BaseException) -> str:
 
 
 def get(app, url: str) -> dict:
-    request = webob.Request.blank(url, headers={"X-OpenStack-Ironic-API-Version": MICROVERSION,
-                                                "Accept": "application/json"})
+    request = webob.Request.blank(
+        url, headers={"X-OpenStack-Ironic-API-Version": MICROVERSION, "Accept": "application/json"}
+    )
     response = request.get_response(app)
-    answer = {"status": response.status_code, "error": None, "body": response.json,
-              "microversion": response.headers.get("X-OpenStack-Ironic-API-Version")}
+    answer = {
+        "status": response.status_code,
+        "error": None,
+        "body": response.json,
+        "microversion": response.headers.get("X-OpenStack-Ironic-API-Version"),
+    }
     if response.status_code != 200:
         # ironic/api/method.py, format_exception: the fault is JSON inside the JSON.
         answer["error"] = json.loads(answer["body"]["error_message"])["faultstring"]
@@ -74,8 +80,12 @@ def listing(app) -> dict:
     while url:
         page = get(app, url)
         if page["status"] != 200:
-            return {"status": page["status"], "error": page["error"], "conductors": None,
-                    "microversion": page["microversion"]}
+            return {
+                "status": page["status"],
+                "error": page["error"],
+                "conductors": None,
+                "microversion": page["microversion"],
+            }
         conductors += page["body"]["conductors"]
         url = page["body"].get("next")
     return {"status": 200, "error": None, "conductors": conductors, "microversion": page["microversion"]}
@@ -86,8 +96,10 @@ def online_flags() -> dict:
         listed = objects.Conductor.list(ironic_context.get_admin_context())
     except Exception as exc:  # e.g. online NULL: the object refuses None
         return {"objects": None, "objects_error": describe(exc)}
-    return {"objects": [{"id": c.id, "hostname": c.hostname, "online": c.online} for c in listed],
-            "objects_error": None}
+    return {
+        "objects": [{"id": c.id, "hostname": c.hostname, "online": c.online} for c in listed],
+        "objects_error": None,
+    }
 
 
 def judge(app, now: datetime.datetime) -> dict:
@@ -109,8 +121,10 @@ def main() -> int:
         else:
             ironic_config.parse_args(argv)  # what initialize_wsgi_app parses the files with
         if not request["database"] == CONF.database.connection == state["database"]:
-            raise ValueError(f"this process reads {state['database']}; asked for {request['database']} with "
-                             f"[database] connection = {CONF.database.connection}")
+            raise ValueError(
+                f"this process reads {state['database']}; asked for {request['database']} with "
+                f"[database] connection = {CONF.database.connection}"
+            )
         return judge(state["app"], datetime.datetime.fromisoformat(request["now"]))
 
     return judge_loop.answer_lines(lambda: answer)

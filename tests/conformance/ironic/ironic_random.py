@@ -11,6 +11,7 @@ timeouts left at the default, small, large (up to the option's max), zero and ne
 Ironic's own API fails on some rows (NULL version, updated_at or online; see
 test_ironic_crashes.py): they are never made here.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -26,12 +27,28 @@ MAX_TIMEOUT = 315576000  # its max: ten years
 TIMEOUTS = (None, None, None, 60, 1, 2, 5, 10, 15, 25, 90, 120, 300, 3600, 86400, 30 * 86400, MAX_TIMEOUT, 0, -5)
 FAR_FUTURE = datetime.datetime(9999, 12, 31, 23, 59, 59)
 EPOCH = datetime.datetime(1970, 1, 1)
-HOSTS = ("ironic-conductor-{}", "bm-ctl{}.dc1.example.org", "cond{}", "CTL-Bare-{}", "conducteur-é-{}",
-         "bm{}.example.org:6385")
+HOSTS = (
+    "ironic-conductor-{}",
+    "bm-ctl{}.dc1.example.org",
+    "cond{}",
+    "CTL-Bare-{}",
+    "conducteur-é-{}",
+    "bm{}.example.org:6385",
+)
 GROUPS = ("", "", "", "rack-1", "rack-2", "Group_A", "dc2.row7", "g" * 255)
 # As stored: Ironic writes json.dumps(list); NULL and the JSON text null both come back as [].
-DRIVERS = (None, "null", "[]", '["ipmi"]', '["redfish"]', '["fake-hardware"]', '["ipmi", "redfish"]',
-           '["redfish", "ipmi"]', '["ipmi","redfish","idrac","ilo"]', '["idrac", "ilo5", "irmc"]')
+DRIVERS = (
+    None,
+    "null",
+    "[]",
+    '["ipmi"]',
+    '["redfish"]',
+    '["fake-hardware"]',
+    '["ipmi", "redfish"]',
+    '["redfish", "ipmi"]',
+    '["ipmi","redfish","idrac","ilo"]',
+    '["idrac", "ilo5", "irmc"]',
+)
 VERSIONS = ("1.6",) * 6 + ("1.5", "1.3", "1.0")  # older versions load unchanged (no _convert_to_version)
 
 
@@ -67,22 +84,40 @@ def _heartbeat(rng: random.Random, now: datetime.datetime, timeout: int) -> date
         return FAR_FUTURE
     if pick < 0.05:
         return EPOCH
-    age = rng.choice((
-        t, t, t, t + 1, t - 1, -t, -t + 1, -t - 1,   # the boundary, both sides, past and future
-        0, rng.randint(min(t, 0), max(t, 1)),      # fresh
-        -rng.randint(1, 100),                      # a little ahead (clock skew)
-        rng.randint(abs(t) + 2, abs(t) + 10_000_000),  # long dead
-    ))
+    age = rng.choice(
+        (
+            t,
+            t,
+            t,
+            t + 1,
+            t - 1,
+            -t,
+            -t + 1,
+            -t - 1,  # the boundary, both sides, past and future
+            0,
+            rng.randint(min(t, 0), max(t, 1)),  # fresh
+            -rng.randint(1, 100),  # a little ahead (clock skew)
+            rng.randint(abs(t) + 2, abs(t) + 10_000_000),  # long dead
+        )
+    )
     return second - datetime.timedelta(seconds=age)
 
 
 def _row(rng: random.Random, number: int, now: datetime.datetime, timeout: int) -> dict:
     updated_at = _heartbeat(rng, now, timeout)
-    created_at = rng.choice((None, updated_at, updated_at - datetime.timedelta(days=rng.randint(0, 900)),
-                             now.replace(microsecond=0)))
-    return {"id": number, "hostname": rng.choice(HOSTS).format(number), "drivers": rng.choice(DRIVERS),
-            "online": int(rng.random() < 0.75), "conductor_group": rng.choice(GROUPS),
-            "created_at": created_at, "updated_at": updated_at, "version": rng.choice(VERSIONS)}
+    created_at = rng.choice(
+        (None, updated_at, updated_at - datetime.timedelta(days=rng.randint(0, 900)), now.replace(microsecond=0))
+    )
+    return {
+        "id": number,
+        "hostname": rng.choice(HOSTS).format(number),
+        "drivers": rng.choice(DRIVERS),
+        "online": int(rng.random() < 0.75),
+        "conductor_group": rng.choice(GROUPS),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version": rng.choice(VERSIONS),
+    }
 
 
 def generate(seed: int) -> Cloud:
@@ -99,8 +134,16 @@ def generate(seed: int) -> Cloud:
 
 def conductor(number: int, hostname: str, updated_at: datetime.datetime | None = None, **extra) -> dict:
     """A hand-made row: online, no group, one driver, current version; any column can be overridden."""
-    row = {"id": number, "hostname": hostname, "drivers": '["ipmi"]', "online": 1, "conductor_group": "",
-           "created_at": FIRST_INSTANT, "updated_at": updated_at, "version": "1.6"}
+    row = {
+        "id": number,
+        "hostname": hostname,
+        "drivers": '["ipmi"]',
+        "online": 1,
+        "conductor_group": "",
+        "created_at": FIRST_INSTANT,
+        "updated_at": updated_at,
+        "version": "1.6",
+    }
     row.update(extra)
     return row
 

@@ -1,18 +1,18 @@
 """Both sides of the Ironic comparison as Conductor verdicts: real Ironic (ironic_judge.py in the
 oracle venv, one long-lived process) and the exporter's `list --format json --project ironic` and
 /metrics at the same frozen instant."""
+
 from __future__ import annotations
 
 import datetime
 import pathlib
 from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
-
 import exporter_side
 import verdicts as shared
 from helpers import EPOCH
 from judge_process import JudgeProcess
+from prometheus_client.parser import text_string_to_metric_families
 from verdicts import naive_iso
 
 JUDGE = pathlib.Path(__file__).with_name("ironic_judge.py")
@@ -22,13 +22,13 @@ BINARY = "ironic-conductor"
 @dataclass(frozen=True)
 class Conductor:
     host: str
-    state: str                  # up | down (Ironic: alive)
+    state: str  # up | down (Ironic: alive)
     online: bool | None
     conductor_group: str
     drivers: tuple[str, ...]
-    updated_at: str | None      # naive UTC ISO 8601
+    updated_at: str | None  # naive UTC ISO 8601
     created_at: str | None = None  # not part of /metrics
-    id: int | None = None          # not part of /metrics
+    id: int | None = None  # not part of /metrics
 
 
 JSON_FIELDS = ("state", "online", "conductor_group", "drivers", "updated_at", "created_at", "id")
@@ -36,6 +36,7 @@ METRIC_FIELDS = ("state", "online", "conductor_group", "drivers", "updated_at")
 
 
 # -- Ironic ------------------------------------------------------------------------------------------
+
 
 class IronicJudge(JudgeProcess):
     def __init__(self, oracle_python: pathlib.Path, stderr_path: pathlib.Path):
@@ -53,13 +54,23 @@ def verdicts(answer: dict) -> list[Conductor]:
     assert answer["status"] == 200, f"GET /v1/conductors answered {answer['status']}: {answer['error']}"
     assert answer["objects_error"] is None, answer["objects_error"]
     flags = {o["hostname"]: o for o in answer["objects"]}
-    return [Conductor(c["hostname"], "up" if c["alive"] else "down", flags[c["hostname"]]["online"],
-                      c["conductor_group"], tuple(c["drivers"]), naive_iso(c["updated_at"]),
-                      naive_iso(c["created_at"]), flags[c["hostname"]]["id"])
-            for c in answer["conductors"]]
+    return [
+        Conductor(
+            c["hostname"],
+            "up" if c["alive"] else "down",
+            flags[c["hostname"]]["online"],
+            c["conductor_group"],
+            tuple(c["drivers"]),
+            naive_iso(c["updated_at"]),
+            naive_iso(c["created_at"]),
+            flags[c["hostname"]]["id"],
+        )
+        for c in answer["conductors"]
+    ]
 
 
 # -- the exporter ------------------------------------------------------------------------------------
+
 
 def write_exporter_conf(path: pathlib.Path, ironic_conf: pathlib.Path) -> pathlib.Path:
     """The exporter's own config file as an operator writes it for Ironic alone: no Nova database,
@@ -75,8 +86,19 @@ def listed(exporter_conf: pathlib.Path, now: datetime.datetime) -> tuple[datetim
 
 
 def from_listing(records: list[dict]) -> list[Conductor]:
-    return [Conductor(r["host"], r["state"], r["online"], r["conductor_group"], tuple(r["drivers"]),
-                      naive_iso(r["updated_at"]), naive_iso(r["created_at"]), r["id"]) for r in records]
+    return [
+        Conductor(
+            r["host"],
+            r["state"],
+            r["online"],
+            r["conductor_group"],
+            tuple(r["drivers"]),
+            naive_iso(r["updated_at"]),
+            naive_iso(r["created_at"]),
+            r["id"],
+        )
+        for r in records
+    ]
 
 
 def listing_problems(records: list[dict], now: datetime.datetime) -> list[str]:
@@ -114,9 +136,16 @@ def from_exposition(text: str) -> tuple[list[Conductor], list[str]]:
         info = series["service_info"][host]
         seen = series.get("service_last_seen_timestamp_seconds", {}).get(host)
         updated = None if seen is None else (EPOCH + datetime.timedelta(seconds=seen["value"])).isoformat()
-        verdicts_.append(Conductor(host, "up" if up["value"] == 1 else "down",
-                                   series["service_online"][host]["value"] == 1, info["conductor_group"],
-                                   tuple(info["drivers"].split(",")) if info["drivers"] else (), updated))
+        verdicts_.append(
+            Conductor(
+                host,
+                "up" if up["value"] == 1 else "down",
+                series["service_online"][host]["value"] == 1,
+                info["conductor_group"],
+                tuple(info["drivers"].split(",")) if info["drivers"] else (),
+                updated,
+            )
+        )
         fixed = {k: up.get(k) for k in ("cell", "binary", "zone")}
         if fixed != {"cell": "", "binary": BINARY, "zone": ""} or series["service_disabled"][host]["value"] != 0:
             problems.append(f"{host}: {fixed}, service_disabled {series['service_disabled'][host]['value']}")
@@ -125,8 +154,11 @@ def from_exposition(text: str) -> tuple[list[Conductor], list[str]]:
 
 # -- the comparison ----------------------------------------------------------------------------------
 
-def differences(ironic: list[Conductor], exporter: list[Conductor], compared: tuple[str, ...],
-                context=lambda host: "") -> list[str]:
+
+def differences(
+    ironic: list[Conductor], exporter: list[Conductor], compared: tuple[str, ...], context=lambda host: ""
+) -> list[str]:
     """Every host on which the two sides disagree, both rows side by side (verdicts.differences)."""
-    return shared.differences(ironic, exporter, compared, lambda key: context(*key), key=lambda v: (v.host,),
-                              reference="Ironic 39.0.0")
+    return shared.differences(
+        ironic, exporter, compared, lambda key: context(*key), key=lambda v: (v.host,), reference="Ironic 39.0.0"
+    )

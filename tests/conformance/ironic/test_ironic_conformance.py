@@ -8,15 +8,15 @@ each give every conductor's state (Ironic's `alive`), online, conductor_group, d
 updated_at (and on the JSON side created_at and id). Any difference fails with both rows side by
 side and the seed that rebuilds the cloud.
 """
+
 from __future__ import annotations
 
 import collections
 import datetime
 
-import pytest
-
 import ironic_random
 import ironic_side
+import pytest
 from ironic_random import EPOCH, FAR_FUTURE, MAX_TIMEOUT
 
 pytestmark = pytest.mark.conformance
@@ -42,12 +42,15 @@ def compare_cloud(cloud, deployment, judge, tmp_path) -> tuple[collections.Count
     counts["rows"] = len(ironic)
     seen, records = ironic_side.listed(exporter_conf, cloud.now)
     ironic_then = ironic if seen == cloud.now else ironic_side.verdicts(judge.ask(deployment.url, conf, seen))
-    problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in ironic_side.differences(
-        ironic_then, ironic_side.from_listing(records), ironic_side.JSON_FIELDS, context)]
+    problems = [
+        f"list --format json (at {seen.isoformat()}): {d}"
+        for d in ironic_side.differences(
+            ironic_then, ironic_side.from_listing(records), ironic_side.JSON_FIELDS, context
+        )
+    ]
     problems += [f"list --format json: {p}" for p in ironic_side.listing_problems(records, seen)]
     scraped, label_problems = ironic_side.from_exposition(ironic_side.scraped(exporter_conf, cloud.now))
-    problems += [f"/metrics: {d}" for d in
-                 ironic_side.differences(ironic, scraped, ironic_side.METRIC_FIELDS, context)]
+    problems += [f"/metrics: {d}" for d in ironic_side.differences(ironic, scraped, ironic_side.METRIC_FIELDS, context)]
     problems += [f"/metrics labels: {p}" for p in label_problems]
     return counts, problems
 
@@ -55,7 +58,7 @@ def compare_cloud(cloud, deployment, judge, tmp_path) -> tuple[collections.Count
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_ironic(batch, ironic_deployment, ironic_judge, tmp_path, ironic_tally):
     counts, failures = collections.Counter(), []
-    for seed in SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]:
+    for seed in SEEDS[batch * CLOUDS_PER_BATCH : (batch + 1) * CLOUDS_PER_BATCH]:
         cloud = ironic_random.generate(seed)
         found, problems = compare_cloud(cloud, ironic_deployment, ironic_judge, tmp_path)
         counts.update(found)
@@ -81,8 +84,7 @@ def test_the_comparison_sees_one_second(ironic_deployment, ironic_judge, tmp_pat
 
 
 def boundary_rows(cloud) -> list[str]:
-    return [r["hostname"] for r in cloud.rows
-            if r["online"] and cloud.now - r["updated_at"] == cloud.timeout * SECOND]
+    return [r["hostname"] for r in cloud.rows if r["online"] and cloud.now - r["updated_at"] == cloud.timeout * SECOND]
 
 
 def test_the_clouds_reach_every_edge():
@@ -91,16 +93,34 @@ def test_the_clouds_reach_every_edge():
     seen = collections.Counter()
     for cloud in map(ironic_random.generate, SEEDS):
         seen.update(edges(cloud))
-    least = {"whole-second instant": 40, "instant with microseconds": 40, "heartbeat_timeout not written": 10,
-             "small heartbeat_timeout (1 to 15 s)": 10, "large heartbeat_timeout (an hour or more)": 10,
-             "heartbeat_timeout at its max (ten years)": 3, "heartbeat_timeout 0 or below": 5,
-             "online, exactly the timeout old": 30, "online, a second past the timeout": 30,
-             "online, a second short of the timeout": 30, "online, within the second past the timeout": 30,
-             "online, exactly the timeout ahead": 15, "online, in the future": 100, "online, year 9999": 20,
-             "heartbeat at the epoch": 20, "offline, fresh heartbeat": 100, "offline, stale heartbeat": 50,
-             "drivers NULL": 50, "drivers JSON null": 50, "drivers []": 50, "one driver": 100,
-             "several drivers": 100, "empty conductor_group": 200, "named conductor_group": 200,
-             "created_at NULL": 100, "older object version": 100}
+    least = {
+        "whole-second instant": 40,
+        "instant with microseconds": 40,
+        "heartbeat_timeout not written": 10,
+        "small heartbeat_timeout (1 to 15 s)": 10,
+        "large heartbeat_timeout (an hour or more)": 10,
+        "heartbeat_timeout at its max (ten years)": 3,
+        "heartbeat_timeout 0 or below": 5,
+        "online, exactly the timeout old": 30,
+        "online, a second past the timeout": 30,
+        "online, a second short of the timeout": 30,
+        "online, within the second past the timeout": 30,
+        "online, exactly the timeout ahead": 15,
+        "online, in the future": 100,
+        "online, year 9999": 20,
+        "heartbeat at the epoch": 20,
+        "offline, fresh heartbeat": 100,
+        "offline, stale heartbeat": 50,
+        "drivers NULL": 50,
+        "drivers JSON null": 50,
+        "drivers []": 50,
+        "one driver": 100,
+        "several drivers": 100,
+        "empty conductor_group": 200,
+        "named conductor_group": 200,
+        "created_at NULL": 100,
+        "older object version": 100,
+    }
     short = {case: seen[case] for case, n in least.items() if seen[case] < n}
     assert not short, f"too few: {short}; all: {dict(seen)}"
 

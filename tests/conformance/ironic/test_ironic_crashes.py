@@ -8,13 +8,13 @@ the others exactly as Ironic judges them without the bad row, the bad row as Iro
 repaired (a version or a drivers value plays no part in `alive`), or down when the verdict's own
 inputs (updated_at, online) are NULL.
 """
+
 from __future__ import annotations
 
 import datetime
 
-import pytest
-
 import ironic_side
+import pytest
 from ironic_random import conductor
 
 pytestmark = pytest.mark.conformance
@@ -25,8 +25,10 @@ FRESH = NOW.replace(microsecond=0) - datetime.timedelta(seconds=5)
 CASES = {
     "version NULL": ({"version": None}, "Invalid version: None"),
     # ironic/objects/base.py, _from_db_object: versionutils.is_compatible(db_version, VERSION)
-    "version of a newer release": ({"version": "1.7"},
-                                   "Version 1.7 of Conductor is not supported, supported version is 1.6"),
+    "version of a newer release": (
+        {"version": "1.7"},
+        "Version 1.7 of Conductor is not supported, supported version is 1.6",
+    ),
     # ironic/api/controllers/v1/conductor.py, convert_with_links: is_older_than(None, ...)
     "updated_at NULL": ({"updated_at": None}, "'NoneType' object has no attribute 'utcoffset'"),
     # ironic/objects/conductor.py: online is a BooleanField, not nullable
@@ -40,9 +42,11 @@ REPAIRED = {"version": "1.6", "drivers": None}
 
 
 def table(bad: dict) -> list[dict]:
-    return [conductor(1, "cond-ok", FRESH, conductor_group="rack-1"),
-            conductor(2, "cond-bad", **{"updated_at": FRESH, **bad}),
-            conductor(3, "cond-stale", FRESH - datetime.timedelta(hours=1))]
+    return [
+        conductor(1, "cond-ok", FRESH, conductor_group="rack-1"),
+        conductor(2, "cond-bad", **{"updated_at": FRESH, **bad}),
+        conductor(3, "cond-stale", FRESH - datetime.timedelta(hours=1)),
+    ]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -67,8 +71,9 @@ def test_exporter_survives(case, ironic_deployment, ironic_judge, tmp_path):
     repairable = set(bad) <= set(REPAIRED)
     if repairable:
         ironic_deployment.load(table({k: REPAIRED[k] for k in bad}))
-        expected_bad = next(v for v in ironic_side.verdicts(ironic_judge.ask(ironic_deployment.url, conf, NOW))
-                            if v.host == "cond-bad")
+        expected_bad = next(
+            v for v in ironic_side.verdicts(ironic_judge.ask(ironic_deployment.url, conf, NOW)) if v.host == "cond-bad"
+        )
 
     ironic_deployment.load(rows)
     exporter_conf = ironic_side.write_exporter_conf(tmp_path / "exporter.conf", conf)

@@ -1,5 +1,6 @@
 """Fixtures of the Neutron conformance suite: real Neutron 29.0.0 (the shared oracle venv), a database
 made by neutron-db-manage on the test MariaDB, and one Neutron judge process for the whole run."""
+
 from __future__ import annotations
 
 import collections
@@ -52,5 +53,7 @@ def pytest_terminal_summary(terminalreporter, config):
     if counts["clouds"]:
         terminalreporter.write_line(
             f"conformance with Neutron 29.0.0: {counts['clouds']} clouds, {counts['rows']} agents compared on "
-            f"both `list --format json` and /metrics (schema by neutron-db-manage in {counts['schema_seconds']:.1f} s); "
-            f"clouds disagreeing: {counts['disagreeing']}")
+            "both `list --format json` and /metrics "
+            f"(schema by neutron-db-manage in {counts['schema_seconds']:.1f} s); "
+            f"clouds disagreeing: {counts['disagreeing']}"
+        )

@@ -5,6 +5,7 @@ Clouds are then written into it (`load` replaces every `agents` row), and each c
 configuration directory laid out as neutron-server's (`write_conf`): `neutron.conf` and
 `plugins/ml2/ml2_conf.ini`, read by both Neutron and the exporter.
 """
+
 from __future__ import annotations
 
 import collections
@@ -12,9 +13,8 @@ import pathlib
 import time
 from contextlib import closing
 
-import oracles
-
 import neutron_random
+import oracles
 
 DATABASE = "conf_neutron"
 # neutron/server/__init__.py, _get_config_files: the files neutron-api reads from its config dir.
@@ -48,12 +48,16 @@ class NeutronDeployment:
             cur.execute("DELETE FROM agents")
             if cloud.agents:
                 columns = list(cloud.agents[0])
-                cur.executemany("INSERT INTO agents ({}) VALUES ({})".format(
-                    ", ".join(f"`{c}`" for c in columns), ", ".join(["%s"] * len(columns))),
-                    [tuple(row[c] for c in columns) for row in cloud.agents])
+                cur.executemany(
+                    "INSERT INTO agents ({}) VALUES ({})".format(
+                        ", ".join(f"`{c}`" for c in columns), ", ".join(["%s"] * len(columns))
+                    ),
+                    [tuple(row[c] for c in columns) for row in cloud.agents],
+                )
 
-    def write_conf(self, directory: pathlib.Path, options: neutron_random.Options,
-                   mechanism_drivers: str = "openvswitch") -> list[pathlib.Path]:
+    def write_conf(
+        self, directory: pathlib.Path, options: neutron_random.Options, mechanism_drivers: str = "openvswitch"
+    ) -> list[pathlib.Path]:
         """The cloud's neutron.conf and ml2_conf.ini under `directory`, in the order neutron-api reads them."""
         neutron_conf, ml2_conf = directory / NEUTRON_CONF, directory / ML2_CONF
         ml2_conf.parent.mkdir(parents=True, exist_ok=True)

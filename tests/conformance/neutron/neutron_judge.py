@@ -20,6 +20,7 @@ An exception while answering is sent back as {"failed": "<traceback>"}.
 
 This file must not import the exporter: it is the independent side of the comparison.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -64,8 +65,12 @@ def judge(now: datetime.datetime) -> dict:
     with freezegun.freeze_time(now):
         agents = plugin.get_agents(context)
         clock = timeutils.utcnow()
-    return {"agents": agents, "utcnow": clock, "agent_down_time": cfg.CONF.agent_down_time,
-            "mechanism_drivers": list(cfg.CONF.ml2.mechanism_drivers)}
+    return {
+        "agents": agents,
+        "utcnow": clock,
+        "agent_down_time": cfg.CONF.agent_down_time,
+        "mechanism_drivers": list(cfg.CONF.ml2.mechanism_drivers),
+    }
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ and L3 agents with a zone, with an empty zone or a NULL one (the other agents ha
 usual agent type, and small, default, large and maximal down times. `(agent_type, host)` stays
 unique, as Neutron's key requires.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -76,12 +77,23 @@ def _instant(rng: random.Random) -> datetime.datetime:
 
 def _age(rng: random.Random, t: int) -> int:
     """Whole seconds from the heartbeat to the instant's whole second; negative: in the future."""
-    return rng.choice((
-        t, t, t, t + 1, t + 1, t - 1, t - 1,  # the threshold to the second, both sides
-        0, rng.randint(0, t), -1, -t,
-        -rng.randint(1, 10 * 365 * 86400),    # ahead, up to years: still alive for Neutron
-        rng.randint(t + 2, t + 10_000_000),   # long dead
-    ))
+    return rng.choice(
+        (
+            t,
+            t,
+            t,
+            t + 1,
+            t + 1,
+            t - 1,
+            t - 1,  # the threshold to the second, both sides
+            0,
+            rng.randint(0, t),
+            -1,
+            -t,
+            -rng.randint(1, 10 * 365 * 86400),  # ahead, up to years: still alive for Neutron
+            rng.randint(t + 2, t + 10_000_000),  # long dead
+        )
+    )
 
 
 def _uuid(rng: random.Random) -> str:
@@ -99,12 +111,23 @@ def agent(rng: random.Random, now: datetime.datetime, threshold: int, kind: Kind
     else:
         zone = None
     configurations = {} if rng.random() < 0.2 else {"log_agent_heartbeats": False, "devices": rng.randint(0, 500)}
-    return {"id": _uuid(rng), "agent_type": kind.agent_type, "binary": kind.binary, "topic": kind.topic,
-            "host": host, "availability_zone": zone, "admin_state_up": int(rng.random() >= 0.2),
-            "created_at": created, "started_at": started, "heartbeat_timestamp": beat,
-            "description": rng.choice((None, "", "rack 4")), "configurations": json.dumps(configurations),
-            "resource_versions": rng.choice((None, json.dumps({"Port": "1.10", "Network": "1.1"}))),
-            "load": rng.randint(0, 50), "resources_synced": rng.choice((None, 0, 1))}
+    return {
+        "id": _uuid(rng),
+        "agent_type": kind.agent_type,
+        "binary": kind.binary,
+        "topic": kind.topic,
+        "host": host,
+        "availability_zone": zone,
+        "admin_state_up": int(rng.random() >= 0.2),
+        "created_at": created,
+        "started_at": started,
+        "heartbeat_timestamp": beat,
+        "description": rng.choice((None, "", "rack 4")),
+        "configurations": json.dumps(configurations),
+        "resource_versions": rng.choice((None, json.dumps({"Port": "1.10", "Network": "1.1"}))),
+        "load": rng.randint(0, 50),
+        "resources_synced": rng.choice((None, 0, 1)),
+    }
 
 
 def _hosts(rng: random.Random) -> tuple[list[str], list[str]]:

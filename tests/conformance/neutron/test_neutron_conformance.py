@@ -7,15 +7,15 @@ back) each give every agent's state, status, zone, agent_type, topic, id and sta
 also admin_state_up, heartbeat_timestamp and created_at), keyed by (binary, host). Any difference fails
 with both rows side by side and the seed that rebuilds the cloud.
 """
+
 from __future__ import annotations
 
 import collections
 import datetime
 
-import pytest
-
 import neutron_random
 import neutron_side
+import pytest
 from neutron_side import JUDGE_NAME, LIST_FIELDS, METRIC_FIELDS
 from verdicts import compare_clouds, differences
 
@@ -50,15 +50,29 @@ def compare_cloud(cloud, deployment, judge, config_dir, nova_conf) -> tuple[coll
     counts["rows"] = len(neutron)
     seen, records = neutron_side.listed(nova_conf, files, cloud.now)
     neutron_then = neutron if seen == cloud.now else neutron_side.from_neutron(judge.ask(config_dir, seen))
-    problems = [f"list --format json (at {seen.isoformat()}): {d}" for d in
-                differences(neutron_then, neutron_side.from_listing(records), LIST_FIELDS, context, reference=JUDGE_NAME)]
+    problems = [
+        f"list --format json (at {seen.isoformat()}): {d}"
+        for d in differences(
+            neutron_then, neutron_side.from_listing(records), LIST_FIELDS, context, reference=JUDGE_NAME
+        )
+    ]
     problems += frozen_clock_problems(cloud, seen, records)
     text = neutron_side.scraped(nova_conf, files, cloud.now)
-    problems += [f"/metrics: {d}" for d in differences(neutron_side.for_metrics(neutron), neutron_side.from_exposition(text),
-                                                       METRIC_FIELDS, context, reference=JUDGE_NAME)]
+    problems += [
+        f"/metrics: {d}"
+        for d in differences(
+            neutron_side.for_metrics(neutron),
+            neutron_side.from_exposition(text),
+            METRIC_FIELDS,
+            context,
+            reference=JUDGE_NAME,
+        )
+    ]
     if neutron_side.down_time(text) != answer["agent_down_time"]:
-        problems.append(f"/metrics: service_down_time_seconds {neutron_side.down_time(text)}, "
-                        f"Neutron's agent_down_time {answer['agent_down_time']}")
+        problems.append(
+            f"/metrics: service_down_time_seconds {neutron_side.down_time(text)}, "
+            f"Neutron's agent_down_time {answer['agent_down_time']}"
+        )
     return counts, problems
 
 
@@ -75,9 +89,11 @@ def frozen_clock_problems(cloud, now, records) -> list[str]:
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_exporter_agrees_with_neutron(batch, neutron_deployment, neutron_judge, nova_conf, tmp_path):
     counts, failures = compare_clouds(
-        map(neutron_random.generate, SEEDS[batch * CLOUDS_PER_BATCH:(batch + 1) * CLOUDS_PER_BATCH]),
-        lambda cloud: compare_cloud(cloud, neutron_deployment, neutron_judge, tmp_path / f"neutron-{cloud.seed}",
-                                    nova_conf))
+        map(neutron_random.generate, SEEDS[batch * CLOUDS_PER_BATCH : (batch + 1) * CLOUDS_PER_BATCH]),
+        lambda cloud: compare_cloud(
+            cloud, neutron_deployment, neutron_judge, tmp_path / f"neutron-{cloud.seed}", nova_conf
+        ),
+    )
     neutron_deployment.tally.update(clouds=CLOUDS_PER_BATCH, rows=counts["rows"], disagreeing=len(failures))
     assert counts["up"] > 5 * CLOUDS_PER_BATCH and counts["down"] > 5 * CLOUDS_PER_BATCH, counts
     assert not failures, f"{len(failures)} of {CLOUDS_PER_BATCH} clouds disagree:\n\n" + "\n\n".join(failures)
@@ -98,8 +114,9 @@ def test_the_comparison_sees_one_second(neutron_deployment, neutron_judge, nova_
 def boundary_rows(cloud) -> list[tuple]:
     """(binary, host) of the rows whose heartbeat turns `agent_down_time` old within the next second."""
     limit = cloud.options.threshold * SECOND
-    return [(r["binary"], r["host"]) for r in cloud.agents
-            if limit - SECOND < cloud.now - r["heartbeat_timestamp"] <= limit]
+    return [
+        (r["binary"], r["host"]) for r in cloud.agents if limit - SECOND < cloud.now - r["heartbeat_timestamp"] <= limit
+    ]
 
 
 def test_ovn_makes_the_answer_partial(neutron_deployment, ml2_ovn_conf, nova_conf, tmp_path):
@@ -112,14 +129,19 @@ def test_ovn_makes_the_answer_partial(neutron_deployment, ml2_ovn_conf, nova_con
     # OVN's databases where nothing answers (ports of our own): the agents table is the whole answer read.
     from mariadb import free_port
 
-    files[1].write_text(ml2_ovn_conf.read_text().replace(":6641", f":{free_port()}").replace(":6642", f":{free_port()}"))
+    files[1].write_text(
+        ml2_ovn_conf.read_text().replace(":6641", f":{free_port()}").replace(":6642", f":{free_port()}")
+    )
     assert partial(neutron_side.scraped(nova_conf, files, cloud.now)) == {"ovn": 1}
 
 
 def partial(text: str) -> dict[str, float]:
     """service_exporter_source_partial{project="neutron"} series that are set, by reason."""
-    return {labels["reason"]: value for labels, value in
-            neutron_side.neutron_samples(text).get("service_exporter_source_partial", []) if value}
+    return {
+        labels["reason"]: value
+        for labels, value in neutron_side.neutron_samples(text).get("service_exporter_source_partial", [])
+        if value
+    }
 
 
 def test_the_clouds_reach_every_edge():
@@ -128,14 +150,30 @@ def test_the_clouds_reach_every_edge():
     seen = collections.Counter()
     for cloud in map(neutron_random.generate, SEEDS):
         seen.update(edges(cloud))
-    least = {"threshold old, instant on the second": 50, "threshold old, instant with microseconds": 50,
-             "1 s past the threshold": 50, "1 s short of the threshold": 50, "heartbeat ahead": 100,
-             "heartbeat years ahead": 20, "long dead": 50, "admin down, alive": 50, "admin down, dead": 50,
-             "DHCP or L3 with a zone": 100, "DHCP or L3 with a NULL zone": 30, "DHCP or L3 with an empty zone": 10,
-             "restarted since created": 100, "FQDN host": 10, "upper-case host": 10,
-             "agent_down_time not written": 5, "agent_down_time non-default": 50, "agent_down_time 3 or less": 10,
-             "agent_down_time at its maximum": 2, "instant on the second": 20, "instant with microseconds": 20,
-             **{f"type {kind.agent_type}": 10 for kind in neutron_random.KINDS}}
+    least = {
+        "threshold old, instant on the second": 50,
+        "threshold old, instant with microseconds": 50,
+        "1 s past the threshold": 50,
+        "1 s short of the threshold": 50,
+        "heartbeat ahead": 100,
+        "heartbeat years ahead": 20,
+        "long dead": 50,
+        "admin down, alive": 50,
+        "admin down, dead": 50,
+        "DHCP or L3 with a zone": 100,
+        "DHCP or L3 with a NULL zone": 30,
+        "DHCP or L3 with an empty zone": 10,
+        "restarted since created": 100,
+        "FQDN host": 10,
+        "upper-case host": 10,
+        "agent_down_time not written": 5,
+        "agent_down_time non-default": 50,
+        "agent_down_time 3 or less": 10,
+        "agent_down_time at its maximum": 2,
+        "instant on the second": 20,
+        "instant with microseconds": 20,
+        **{f"type {kind.agent_type}": 10 for kind in neutron_random.KINDS},
+    }
     short = {case: seen[case] for case, n in least.items() if seen[case] < n}
     assert not short, f"too few: {short}; all: {dict(seen)}"
     assert sum(len(c.agents) for c in map(neutron_random.generate, SEEDS)) >= 2000
@@ -155,8 +193,11 @@ def edges(cloud) -> collections.Counter:
         fresh = now - r["heartbeat_timestamp"] <= limit
         found[f"type {r['agent_type']}"] += 1
         if age == limit:
-            found["threshold old, instant with microseconds" if now.microsecond
-                  else "threshold old, instant on the second"] += 1
+            found[
+                "threshold old, instant with microseconds"
+                if now.microsecond
+                else "threshold old, instant on the second"
+            ] += 1
         found["1 s past the threshold"] += age == limit + SECOND
         found["1 s short of the threshold"] += age == limit - SECOND
         found["heartbeat ahead"] += r["heartbeat_timestamp"] > now
@@ -166,8 +207,13 @@ def edges(cloud) -> collections.Counter:
             found["admin down, alive" if fresh else "admin down, dead"] += 1
         if r["agent_type"] in (neutron_random.DHCP.agent_type, neutron_random.L3.agent_type):
             zone = r["availability_zone"]
-            found["DHCP or L3 with a NULL zone" if zone is None else
-                  "DHCP or L3 with an empty zone" if zone == "" else "DHCP or L3 with a zone"] += 1
+            found[
+                "DHCP or L3 with a NULL zone"
+                if zone is None
+                else "DHCP or L3 with an empty zone"
+                if zone == ""
+                else "DHCP or L3 with a zone"
+            ] += 1
         found["restarted since created"] += r["started_at"] > r["created_at"]
         found["FQDN host"] += "." in r["host"]
         found["upper-case host"] += r["host"] != r["host"].lower()

@@ -1,13 +1,13 @@
 """Neutron's own answer, alone, on a hand-made agents table: the judge reads the cloud's files as
 neutron-api does, freezes the clock where asked, and Neutron's rule shows at its edges."""
+
 from __future__ import annotations
 
 import datetime
 import random
 
-import pytest
-
 import neutron_random
+import pytest
 from neutron_random import Cloud, Options
 
 pytestmark = pytest.mark.conformance
@@ -20,10 +20,12 @@ def hand_made(now: datetime.datetime) -> Cloud:
     rng = random.Random(0)
     second = datetime.timedelta(seconds=1)
     rows = []
-    for host, age, kind, admin in (("at-threshold", DOWN * second, neutron_random.OVS, 1),
-                                   ("past-threshold", (DOWN + 1) * second, neutron_random.OVS, 1),
-                                   ("far-future", -3650 * datetime.timedelta(days=1), neutron_random.L3, 1),
-                                   ("admin-down", 0 * second, neutron_random.DHCP, 0)):
+    for host, age, kind, admin in (
+        ("at-threshold", DOWN * second, neutron_random.OVS, 1),
+        ("past-threshold", (DOWN + 1) * second, neutron_random.OVS, 1),
+        ("far-future", -3650 * datetime.timedelta(days=1), neutron_random.L3, 1),
+        ("admin-down", 0 * second, neutron_random.DHCP, 0),
+    ):
         row = neutron_random.agent(rng, now, DOWN, kind, host)
         row.update(heartbeat_timestamp=now - age, admin_state_up=admin, availability_zone=None)
         rows.append(row)

@@ -1,4 +1,5 @@
 """Fixtures of the ML2/OVN conformance suite: the oracle venv's python (neutron 29.0.0)."""
+
 from __future__ import annotations
 
 import pathlib

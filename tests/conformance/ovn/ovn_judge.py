@@ -12,6 +12,7 @@ ovsdbapp IDLs, which register no event handlers), [ovn] ovn_nb_connection / ovn_
 its cfg.CONF. The agents come from AgentCache.populate, as a freshly started neutron-server has them,
 and neither side pings (ping_all_chassis writes to OVN): both judge what is in the databases.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -21,12 +22,11 @@ import sys
 import types
 
 from freezegun import freeze_time
-from oslo_config import cfg
-
 from neutron.conf.agent.database import agents_db
 from neutron.conf.plugins.ml2.drivers.ovn import ovn_conf
 from neutron.plugins.ml2.drivers.ovn.agent import neutron_agent
 from neutron.plugins.ml2.drivers.ovn.mech_driver.ovsdb import impl_idl_ovn, worker
+from oslo_config import cfg
 
 
 def judge_cloud(nb: str, sb: str, agent_down_time: int, now: datetime.datetime) -> list[dict]:
@@ -54,8 +54,9 @@ def main() -> None:
     agents_db.register_db_agents_opts()
     ovn_conf.register_opts()
     cfg.CONF([], project="neutron")
-    answers = [judge_cloud(c["nb"], c["sb"], c["agent_down_time"], datetime.datetime.fromisoformat(c["now"]))
-               for c in clouds]
+    answers = [
+        judge_cloud(c["nb"], c["sb"], c["agent_down_time"], datetime.datetime.fromisoformat(c["now"])) for c in clouds
+    ]
     json.dump(answers, sys.stdout, default=str)
 
 

@@ -3,6 +3,7 @@ nb_cfg lags by 0, 1, 2 and more (or is ahead), whose timestamps sit on agent_dow
 millisecond on both sides, in the future or long ago, with gateways, zones, metadata agents and
 neutron-ovn-agents (their own nb_cfg lagging or missing), orphaned rows and chassis without their
 Chassis_Private. Seeded: a failing seed is replayed as is."""
+
 from __future__ import annotations
 
 import random
@@ -12,9 +13,18 @@ from ovsdb_server import Chassis
 
 EPOCH_MS = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
 DOWN_TIMES = (75, 75, 1, 30, 600)
-CMS_PIECES = ("enable-chassis-as-gw", " enable-chassis-as-gw ", "enable-chassis-as-extport-host",
-              "availability-zones=az1:az2", "availability-zones= az3 :az1", "availability-zones=",
-              "availability-zones=nova", "enable-chassis-as-gw-not", "card-serial-number=x", "")
+CMS_PIECES = (
+    "enable-chassis-as-gw",
+    " enable-chassis-as-gw ",
+    "enable-chassis-as-extport-host",
+    "availability-zones=az1:az2",
+    "availability-zones= az3 :az1",
+    "availability-zones=",
+    "availability-zones=nova",
+    "enable-chassis-as-gw-not",
+    "card-serial-number=x",
+    "",
+)
 
 
 @dataclass
@@ -66,11 +76,17 @@ def cloud(seed: int, size: int) -> Cloud:
     for n in range(size):
         options = ",".join(rng.sample(CMS_PIECES, rng.randint(0, 3)))
         where = rng.random()
-        chassis.append(Chassis(
-            name=f"chassis-{seed}-{n}", hostname=f"compute-{n % max(1, size - 3)}.example.org",
-            nb_cfg=nb_cfg - _lag(rng, nb_cfg), nb_cfg_timestamp=_timestamp(rng, now_ms, down_time * 1000),
-            private_external_ids=_agent_ids(rng, nb_cfg),
-            other_config={"ovn-cms-options": options} if where < 0.9 else {},
-            external_ids={"ovn-cms-options": options} if where >= 0.9 else {},
-            has_chassis=rng.random() > 0.03, has_private=rng.random() > 0.03))
+        chassis.append(
+            Chassis(
+                name=f"chassis-{seed}-{n}",
+                hostname=f"compute-{n % max(1, size - 3)}.example.org",
+                nb_cfg=nb_cfg - _lag(rng, nb_cfg),
+                nb_cfg_timestamp=_timestamp(rng, now_ms, down_time * 1000),
+                private_external_ids=_agent_ids(rng, nb_cfg),
+                other_config={"ovn-cms-options": options} if where < 0.9 else {},
+                external_ids={"ovn-cms-options": options} if where >= 0.9 else {},
+                has_chassis=rng.random() > 0.03,
+                has_private=rng.random() > 0.03,
+            )
+        )
     return Cloud(seed, nb_cfg, down_time, now_ms * 1000 + extra_us, chassis)

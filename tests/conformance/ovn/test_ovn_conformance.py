@@ -2,7 +2,8 @@
 ovsdb-servers) and judge them at the same frozen instant: every agent, field by field.
 
 Neutron's side: ovn_judge.py in the oracle venv (its own ovsdbapp connections, AgentCache.populate,
-NeutronAgent.as_dict under freezegun). The exporter's side: exporter.sources.ovn read + judge."""
+NeutronAgent.as_dict under freezegun). The exporter's side: openstack_service_exporter.sources.ovn read + judge."""
+
 from __future__ import annotations
 
 import collections
@@ -13,13 +14,13 @@ import subprocess
 import time
 
 import pytest
-
-from exporter.config import Settings
-from exporter.sources.ovsdb import Remote
-from exporter.reader import ReadContext, wall_clock_us
-from exporter.sources import ovn
 from ovn_random import cloud
 from ovsdb_server import OvnDatabases
+
+from openstack_service_exporter.config import Settings
+from openstack_service_exporter.reader import ReadContext, wall_clock_us
+from openstack_service_exporter.sources import ovn
+from openstack_service_exporter.sources.ovsdb import Remote
 
 pytestmark = pytest.mark.conformance
 
@@ -30,20 +31,28 @@ MIN_AGENTS = 1000
 
 
 def instant(us: int) -> datetime.datetime:
-    return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(microseconds=us)
+    return datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(microseconds=us)
 
 
 def neutron_view(agent: dict) -> tuple:
     zones = frozenset(z for z in agent["availability_zone"].split(", ") if z)
-    return (agent["agent_type"], agent["binary"], agent["host"], zones, agent["alive"], agent["topic"],
-            agent["admin_state_up"], agent["heartbeat_timestamp"], agent["configurations"]["chassis_name"])
+    return (
+        agent["agent_type"],
+        agent["binary"],
+        agent["host"],
+        zones,
+        agent["alive"],
+        agent["topic"],
+        agent["admin_state_up"],
+        agent["heartbeat_timestamp"],
+        agent["configurations"]["chassis_name"],
+    )
 
 
 def exporter_view(j) -> tuple:
     zones = frozenset(z for z in j.zone.split(",") if z)
     second = instant(j.heartbeat).replace(microsecond=0, tzinfo=None)
-    return (j.row.agent_type, j.binary, j.host, zones, j.up, j.row.topic, not j.disabled, str(second),
-            j.row.chassis)
+    return (j.row.agent_type, j.binary, j.host, zones, j.up, j.row.topic, not j.disabled, str(second), j.row.chassis)
 
 
 def edges(c, rows, judged) -> collections.Counter:
@@ -51,13 +60,22 @@ def edges(c, rows, judged) -> collections.Counter:
     seen = collections.Counter()
     limit = c.agent_down_time * 1_000_000
     up = {j.row.id: j.up for j in judged}
-    for row, j in zip(rows, judged):
+    for row in rows:
         lag = row.nb_global_nb_cfg - row.nb_cfg if row.nb_cfg is not None else None
         seen[f"lag {lag if lag in (-1, 0, 1, 2) else 'other'}"] += 1
         if lag is not None and lag > 1:
             age = c.now_us - row.heartbeat_timestamp
-            seen["age == limit" if age == limit else "age just inside" if 0 < limit - age <= 1000 else
-                 "age just past" if 0 < age - limit <= 1000 else "future" if age < 0 else "age other"] += 1
+            seen[
+                "age == limit"
+                if age == limit
+                else "age just inside"
+                if 0 < limit - age <= 1000
+                else "age just past"
+                if 0 < age - limit <= 1000
+                else "future"
+                if age < 0
+                else "age other"
+            ] += 1
         seen[row.agent_type] += 1
         seen["zoned"] += bool(row.availability_zone)
         if row.binary != "ovn-controller" and not up[row.chassis]:
@@ -74,10 +92,18 @@ def test_neutron_and_exporter_agree_on_random_clouds(tmp_path, oracle_python):
             dbs.start()
             dbs.set_nb_cfg(c.nb_cfg)
             dbs.set_chassis(c.chassis)
-        request = [{"nb": dbs.nb.tcp, "sb": dbs.sb.tcp, "agent_down_time": c.agent_down_time,
-                    "now": instant(c.now_us).isoformat()} for c, dbs in zip(clouds, servers)]
-        done = subprocess.run([str(oracle_python), str(JUDGE)], input=json.dumps(request), capture_output=True,
-                              text=True, timeout=900)
+        request = [
+            {
+                "nb": dbs.nb.tcp,
+                "sb": dbs.sb.tcp,
+                "agent_down_time": c.agent_down_time,
+                "now": instant(c.now_us).isoformat(),
+            }
+            for c, dbs in zip(clouds, servers)
+        ]
+        done = subprocess.run(
+            [str(oracle_python), str(JUDGE)], input=json.dumps(request), capture_output=True, text=True, timeout=900
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         answers = json.loads(done.stdout)
 
@@ -101,6 +127,19 @@ def test_neutron_and_exporter_agree_on_random_clouds(tmp_path, oracle_python):
     print(f"\nOVN conformance: {compared} agents in {CLOUDS} clouds; edge cases: {dict(sorted(seen.items()))}")
     assert differences == [], differences[:20]
     assert compared >= MIN_AGENTS
-    for case in ("lag 0", "lag 1", "lag 2", "lag -1", "age == limit", "age just inside", "age just past", "future",
-                 ovn.GATEWAY, ovn.METADATA, ovn.NEUTRON_AGENT, "zoned", "agent whose controller is down"):
+    for case in (
+        "lag 0",
+        "lag 1",
+        "lag 2",
+        "lag -1",
+        "age == limit",
+        "age just inside",
+        "age just past",
+        "future",
+        ovn.GATEWAY,
+        ovn.METADATA,
+        ovn.NEUTRON_AGENT,
+        "zoned",
+        "agent whose controller is down",
+    ):
         assert seen[case] > 0, case
