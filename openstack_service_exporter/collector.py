@@ -29,10 +29,6 @@ def judged_services(snapshot: Snapshot) -> Groups:
     return [(reading.source, reading.source.judge(reading, snapshot.now)) for reading in snapshot.readings]
 
 
-def flat(groups: Groups) -> list[Judged]:
-    return [j for _, judged in groups for j in judged]
-
-
 def service_labels(j: Judged) -> list[str]:
     return [j.project, j.cell, j.binary or "", j.host or "", j.zone]
 
