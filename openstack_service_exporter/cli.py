@@ -5,6 +5,7 @@ Wiring only; the work is done by the modules along the data's trip.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import dataclasses
 import gc
@@ -14,6 +15,9 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, cast
 
 from oslo_config import cfg
 
@@ -32,7 +36,7 @@ DEMO_HOST = "127.0.0.1"
 LOG = logging.getLogger("exporter")
 
 
-def _add_commands(subparsers) -> None:
+def _add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     subparsers.add_parser("serve", help="serve /metrics over HTTP (the default)")
     lister = subparsers.add_parser("list", help="print every service once, like nova-manage service list")
     lister.add_argument("--host", help="only this host (exact)")
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return error(str(exc))
 
 
-def run_list(settings: Settings, args) -> int:
+def run_list(settings: Settings, args: Any) -> int:
+    """`list`; `args` is the subcommand's parsed arguments (conf.command)."""
     wanted = args.project or []
     missing = [p for p in wanted if p not in {s.source.project for s in settings.sources}]
     if missing:
@@ -136,7 +141,7 @@ def run_list(settings: Settings, args) -> int:
     return 1 if failed else 0
 
 
-def run_serve(settings: Settings, on_ready=None) -> int:
+def run_serve(settings: Settings, on_ready: Callable[[], object] | None = None) -> int:
     from .webconfig import load_web_config  # TLS and basic auth, when configured
 
     web = load_web_config(settings.web_config_file)
@@ -159,7 +164,7 @@ def run_serve(settings: Settings, on_ready=None) -> int:
     host, port = server.server_address[:2]
     LOG.info("serving %s://%s:%s/metrics", scheme, host if ":" not in host else f"[{host}]", port)
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
@@ -207,16 +212,19 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def demo_settings(conf) -> Settings:
+def demo_settings(conf: cfg.ConfigOpts) -> Settings:
     """The exporter's own settings for the demo (its projects are the demo cloud's)."""
     settings = config.settings_from(conf, ())
-    if conf.get_location("listen_address", "exporter").location == cfg.Locations.opt_default:
+    # An option has a location; oslo.config gives None only for a group looked up by name.
+    where = cast(cfg.LocationInfo, conf.get_location("listen_address", "exporter"))
+    if where.location == cfg.Locations.opt_default:
         # A demo is not for the network: loopback unless an address is given.
         settings = dataclasses.replace(settings, listen_host=DEMO_HOST)
     return settings
 
 
-def run_demo(settings: Settings, args) -> int:
+def run_demo(settings: Settings, args: Any) -> int:
+    """`demo`; `args` is the subcommand's parsed arguments (conf.command)."""
     cloud = demo.build(period=args.demo_period, report_interval=args.demo_report_interval)
     settings = dataclasses.replace(
         settings,

@@ -9,9 +9,10 @@ Example exposition (default, empty prefix; tests/golden/ has whole ones):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from . import __version__
 from . import families as declared
@@ -19,9 +20,9 @@ from .config import Settings
 from .families import COUNT, FLAG, INFO_HELP, INFO_NAME, SERVICE_LABELS
 from .snapshot import Snapshot
 from .sources import COMPATIBILITY
-from .sources.base import MICROS, Judged
+from .sources.base import MICROS, Configured, Judged
 
-Groups = list[tuple[object, list[Judged]]]  # (configured source, its judged services)
+Groups = list[tuple[Configured, list[Judged]]]  # (configured source, its judged services)
 
 
 def judged_services(snapshot: Snapshot) -> Groups:
@@ -33,7 +34,7 @@ def service_labels(j: Judged) -> list[str]:
     return [j.project, j.cell, j.binary or "", j.host or "", j.zone]
 
 
-def _sample(kind: str, value) -> float | None:
+def _sample(kind: str, value: float | None) -> float | None:
     if kind == FLAG:
         return 1.0 if value else 0.0
     if kind == COUNT:
@@ -41,11 +42,11 @@ def _sample(kind: str, value) -> float | None:
     return None if value is None else value / MICROS
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def service_families(groups: Groups, prefix: str) -> Iterable:
+def service_families(groups: Groups, prefix: str) -> Iterator[Metric]:
     for family in declared.of_groups(groups):
         kind = CounterMetricFamily if family.kind == COUNT else GaugeMetricFamily
         out = kind(prefix + family.name, family.help, labels=SERVICE_LABELS)
@@ -64,7 +65,9 @@ def service_families(groups: Groups, prefix: str) -> Iterable:
     yield info
 
 
-def health_families(snapshot: Snapshot, settings: Settings, prefix: str, render_now: int, driver: str) -> Iterable:
+def health_families(
+    snapshot: Snapshot, settings: Settings, prefix: str, render_now: int, driver: str
+) -> Iterator[Metric]:
     p = prefix + "service_exporter_"
     down_time = GaugeMetricFamily(
         prefix + "service_down_time_seconds",
@@ -136,14 +139,14 @@ def health_families(snapshot: Snapshot, settings: Settings, prefix: str, render_
     yield from compatibility_families(snapshot, settings)
 
 
-def compatibility_families(snapshot: Snapshot, settings: Settings) -> Iterable:
+def compatibility_families(snapshot: Snapshot, settings: Settings) -> Iterator[Metric]:
     """Another exporter's families, from the same reading ([exporter] compatibility; off by default).
     Here, not in the fast writer, since few use it: both writers render them per scrape."""
     if settings.compatibility:
         yield from COMPATIBILITY[settings.compatibility](judged_services(snapshot), settings.compatibility_prefix)
 
 
-def families(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> list:
+def families(snapshot: Snapshot, settings: Settings, render_now: int, driver: str) -> list[Metric]:
     prefix = settings.metric_prefix
     return [
         *service_families(judged_services(snapshot), prefix),

@@ -12,11 +12,13 @@ import math
 import ssl
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from .config import ConfigError
 from .masking import mask
@@ -54,7 +56,7 @@ def make_engine(raw: str, timeout: float) -> Engine:
     url = parse_url(raw)
     backend = url.get_backend_name()
     driver = driver_name(url)
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if backend == "mysql":
         seconds = max(1, math.ceil(timeout))  # the C client takes whole seconds only
         connect_args = {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
@@ -84,11 +86,24 @@ def make_engine(raw: str, timeout: float) -> Engine:
     return engine
 
 
-def _connect_pymysql(dialect, connection_record, cargs, cparams):
+def _connect_pymysql(
+    dialect: Dialect, connection_record: ConnectionPoolEntry, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> pymysql.connections.Connection:
     return _SharedTLSContextConnection(*cargs, **cparams)
 
 
-class _SharedTLSContextConnection(pymysql.connections.Connection):
+if TYPE_CHECKING:
+
+    class _PyMySQLConnection(pymysql.connections.Connection):
+        """PyMySQL's connection with its TLS context factory, private and left out of its stubs."""
+
+        def _create_ssl_ctx(self, sslp: dict[str, Any] | ssl.SSLContext) -> ssl.SSLContext: ...
+
+else:
+    _PyMySQLConnection = pymysql.connections.Connection
+
+
+class _SharedTLSContextConnection(_PyMySQLConnection):
     """PyMySQL's connection with TLS as PyMySQL sets it when no TLS option is given (PREFERRED:
     used when the server offers it, unverified), from one TLS context for every connection.
 
@@ -101,7 +116,7 @@ class _SharedTLSContextConnection(pymysql.connections.Connection):
     _preferred: ssl.SSLContext | None = None
     _lock = threading.Lock()
 
-    def _create_ssl_ctx(self, sslp):
+    def _create_ssl_ctx(self, sslp: dict[str, Any] | ssl.SSLContext) -> ssl.SSLContext:
         if sslp != {}:
             return super()._create_ssl_ctx(sslp)
         with self._lock:

@@ -21,20 +21,47 @@ import struct
 import threading
 import weakref
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain, compress, repeat
 from operator import itemgetter
+from typing import Any, Literal, Protocol, cast, overload
 
+from prometheus_client import utils as _prometheus_utils
 from prometheus_client.exposition import generate_latest
-from prometheus_client.utils import floatToGoString
+from prometheus_client.metrics_core import Metric
 
 from .collector import Groups, health_families, judged_services, service_families
 from .config import Settings
 from .families import COUNT, FLAG, SERVICE_LABELS, of_groups
 from .snapshot import Snapshot
-from .sources.base import MICROS, Judged
+from .sources.base import MICROS, InfoLabel, Judged
 
+# prometheus_client's own function, typed here: prometheus_client leaves it unannotated.
+floatToGoString: Callable[[float], str] = _prometheus_utils.floatToGoString
+
+
+class _Compressor(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self, mode: int = ..., /) -> bytes: ...
+
+
+class Deflate(Protocol):
+    """What the Renderer uses of zlib, or of ISA-L's isal_zlib, which has zlib's interface."""
+
+    @property
+    def DEFLATED(self) -> int: ...
+
+    @property
+    def Z_SYNC_FLUSH(self) -> int: ...
+
+    def crc32(self, data: bytes, value: int = ..., /) -> int: ...
+
+    def compressobj(self, level: int = ..., method: int = ..., wbits: int = ..., /) -> _Compressor: ...
+
+
+DEFLATE: Deflate
 try:  # ISA-L's deflate: five times faster than zlib's at level 1, 12% smaller (bench/ANALYSIS.md; [fast] extra)
     from isal import isal_zlib as DEFLATE
 except ImportError:
@@ -51,14 +78,14 @@ SLICE = 4096
 class _Families:
     """What generate_latest needs from a registry: a collect() over ready families."""
 
-    def __init__(self, metric_families: Iterable):
+    def __init__(self, metric_families: Iterable[Metric]):
         self._families = list(metric_families)
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         return self._families
 
 
-def render(metric_families: Iterable) -> bytes:
+def render(metric_families: Iterable[Metric]) -> bytes:
     """prometheus_client's own rendering of ready families: the reference the fast writer matches."""
     return generate_latest(_Families(metric_families))
 
@@ -71,7 +98,7 @@ def escape(value: str) -> str:
 class _Escaper:
     """escape(), remembering the values that repeat (cells, binaries, zones, topics)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._seen: dict[str, str] = {}
 
     def __call__(self, value: str) -> str:
@@ -81,7 +108,7 @@ class _Escaper:
         return done
 
 
-def _column(values: list) -> list[str]:
+def _column(values: list[Any]) -> list[str]:
     """A label's values as text: NULL as "", ints as digits, escaped when any of them needs it.
 
     Whole-list operations in C where it can (this runs for eight columns of every service at every
@@ -101,7 +128,7 @@ def _column(values: list) -> list[str]:
     return escape("\0".join(values)).split("\0")
 
 
-def _field(name: str) -> itemgetter:
+def _field(name: str) -> itemgetter[int]:
     """A Judged field as a getter that map() runs in C."""
     return itemgetter(Judged._fields.index(name))
 
@@ -129,16 +156,17 @@ def _label_sets(names: list[str], constants: dict[str, str]) -> Callable[..., li
         "def label_sets(" + arguments + "):\n"
         "    return [f'" + fields + "}} ' for " + values + " in zip(" + arguments + ")]\n"
     )
-    namespace = {f"k_{n}": escape(v) for n, v in constants.items()}
+    namespace: dict[str, Any] = {f"k_{n}": escape(v) for n, v in constants.items()}
     exec(source, namespace)  # noqa: S102 - the text is made above from identifiers only
-    return namespace["label_sets"]
+    label_sets: Callable[..., list[str]] = namespace["label_sets"]
+    return label_sets
 
 
 class _Labels:
     """One project's services' label values, escaped, and their label sets in generate_latest's
     order (names sorted), each ending in '} ' ready for the value."""
 
-    def __init__(self, project: str, services: list[Judged], rows: list, info_labels):
+    def __init__(self, project: str, services: list[Judged], rows: list[Any], info_labels: Iterable[InfoLabel]):
         columns = {
             "cell": _column(list(map(_CELL, services))),
             "binary": _column(list(map(_BINARY, services))),
@@ -161,7 +189,7 @@ class _Labels:
 _ONE, _ZERO = floatToGoString(1.0) + "\n", floatToGoString(0.0) + "\n"
 
 
-def _flags(values: Iterable) -> list[str]:
+def _flags(values: Iterable[Any]) -> list[str]:
     """The text of a 0/1 gauge by truth value (a NULL flag is 0, as in the collector)."""
     return [_ONE if v else _ZERO for v in values]
 
@@ -169,14 +197,16 @@ def _flags(values: Iterable) -> list[str]:
 _INT_OR_NULL = {int, type(None)}
 
 
-def _scaled(values: list) -> list[str | None]:
+def _scaled(values: list[Any]) -> list[str | None]:
     """floatToGoString(v / MICROS) and a newline for each value (None stays None: no sample), each
     distinct value formatted once: DATETIME columns have whole seconds, so heartbeats and
     ages repeat across services."""
     if not set(map(type, values)) <= _INT_OR_NULL:  # not the integers the queries give: one by one
         # NOTE: also what keeps -0.0 apart from 0, which are one key of a dict
         return [None if v is None else floatToGoString(v / MICROS) + "\n" for v in values]
-    table: dict = {v: None if v is None else floatToGoString(v / MICROS) + "\n" for v in set(values)}
+    table: dict[int | None, str | None] = {
+        v: None if v is None else floatToGoString(v / MICROS) + "\n" for v in set(values)
+    }
     return list(map(table.__getitem__, values))
 
 
@@ -187,7 +217,7 @@ _EXACT = 2**53  # integers below this are floats exactly
 _GO_EXPONENT = [f"e+{n - 1:02d}\n" for n in range(len(str(_EXACT)) + 1)]
 
 
-def _count_texts(counts: list) -> list[str]:
+def _count_texts(counts: list[Any]) -> list[str]:
     """floatToGoString of each count and a newline, three times faster for the ints they are: an
     int below 2**53 is exactly a float whose repr is its digits and ".0", which floatToGoString
     writes in Go's exponent form from a million up ("3.1536e+06": the digits as a mantissa without
@@ -201,15 +231,18 @@ def _count_texts(counts: list) -> list[str]:
     ]
 
 
-def _lines(head: str, label_sets: list[str], texts: list[str | None]) -> str:
+def _lines(head: str, label_sets: Sequence[str], texts: Sequence[str | None]) -> str:
     """`head` + label set + value text, for each service that has a value; joined in C."""
     if None in texts:
         keep = [t is not None for t in texts]
         label_sets, texts = list(compress(label_sets, keep)), list(compress(texts, keep))
-    return "".join(chain.from_iterable(zip(repeat(head), label_sets, texts)))
+    # No None is left in texts.
+    return "".join(chain.from_iterable(zip(repeat(head), label_sets, cast("Sequence[str]", texts))))
 
 
-def _sliced(name: str, label_sets, texts: list[str | None]) -> Iterator[bytes]:
+def _sliced(
+    name: str, label_sets: Callable[[int, int], list[str]] | list[str], texts: Sequence[str | None]
+) -> Iterator[bytes]:
     """A family's sample lines, SLICE services at a time (`label_sets(start, stop)` or a list)."""
     head = name + "{"
     for start in range(0, len(texts), SLICE):
@@ -221,7 +254,7 @@ def _sliced(name: str, label_sets, texts: list[str | None]) -> Iterator[bytes]:
 def _headers(groups: Groups, prefix: str) -> list[tuple[str, str]]:
     """(HELP and TYPE lines, sample name) of each per-service family, in the collector's order:
     generate_latest's own text for the same family without samples."""
-    out = []
+    out: list[tuple[str, str]] = []
     for family in service_families([(configured, []) for configured, _ in groups], prefix):
         header = generate_latest(_Families([family])).decode()
         out.append((header, family.name + _SAMPLE_SUFFIX[family.type]))
@@ -229,7 +262,7 @@ def _headers(groups: Groups, prefix: str) -> list[tuple[str, str]]:
 
 
 # A family's values as texts, by how they are written (the collector's _sample, a column at a time).
-_TEXTS: dict[str, Callable[[list], list[str | None]]] = {
+_TEXTS: dict[str, Callable[[list[Any]], Sequence[str | None]]] = {
     FLAG: _flags,
     COUNT: _count_texts,
 }
@@ -238,7 +271,8 @@ _TEXTS: dict[str, Callable[[list], list[str | None]]] = {
 def service_exposition(groups: Groups, prefix: str) -> Iterator[bytes]:
     """The per-service families as text: each family's HELP and TYPE, then its lines, project by
     project, in slices."""
-    labels, rows = [], []
+    labels: list[_Labels] = []
+    rows: list[list[Any]] = []
     for configured, services in groups:
         own = list(map(_ROW, services))
         rows.append(own)
@@ -293,12 +327,27 @@ class Renderer:
     is sent.
     """
 
-    def __init__(self, level: int, deflate=DEFLATE):
+    def __init__(self, level: int, deflate: Deflate = DEFLATE):
         self.level = min(level, 3) if deflate is not zlib else level  # ISA-L's levels are 0-3
         self.deflate = deflate
         self._lock = threading.Lock()
         self._kept: list[_Rendering] = []  # newest last
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+
+    @overload
+    def body(
+        self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: Literal[True]
+    ) -> list[bytes]: ...
+
+    @overload
+    def body(
+        self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: Literal[False]
+    ) -> Iterator[bytes]: ...
+
+    @overload
+    def body(
+        self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: bool
+    ) -> Iterable[bytes]: ...
 
     def body(self, snapshot: Snapshot, settings: Settings, render_now: int, driver: str, gzip: bool) -> Iterable[bytes]:
         """The gzip body as a list of pieces; the plain one as an iterator of chunks, written as sent."""
@@ -316,12 +365,13 @@ class Renderer:
         trailer = struct.pack(
             "<II", self.deflate.crc32(health, rendering.crc), (rendering.size + len(health)) & 0xFFFFFFFF
         )
-        return rendering.pieces + [tail.compress(health) + tail.flush(), trailer]
+        pieces = cast("list[bytes]", rendering.pieces)  # made above, if it was not before
+        return pieces + [tail.compress(health) + tail.flush(), trailer]
 
     def _render(self, rendering: _Rendering, snapshot: Snapshot, settings: Settings) -> None:
         self._compress(rendering, service_exposition(judged_services(snapshot), settings.metric_prefix))
 
-    def _raw(self):
+    def _raw(self) -> _Compressor:
         return self.deflate.compressobj(self.level, self.deflate.DEFLATED, -15)  # raw deflate: no wrapper
 
     def _compress(self, rendering: _Rendering, chunks: Iterable[bytes]) -> None:

@@ -12,12 +12,12 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from .sources.base import COUNT, FLAG, SECONDS, Judged, Source
+from .sources.base import COUNT, FLAG, SECONDS, Configured, Judged, Source
 
 SERVICE_LABELS = ("project", "cell", "binary", "host", "zone")
 
 
-def _judged(name: str) -> itemgetter:
+def _judged(name: str) -> itemgetter[int]:
     return itemgetter(Judged._fields.index(name))
 
 
@@ -41,7 +41,7 @@ class Family:
                 return own, get
         return None
 
-    def values(self, project: str, judged: list[Judged], rows: list) -> list | None:
+    def values(self, project: str, judged: list[Judged], rows: list[Any]) -> list[Any] | None:
         """This family's value for each service of `project` (None: the project has no such family)."""
         found = self.getter(project)
         if found is None:
@@ -105,7 +105,7 @@ def declared(sources: tuple[Source, ...]) -> tuple[Family, ...]:
     return tuple(families)
 
 
-def of_groups(groups: Sequence[tuple[Any, list[Judged]]]) -> tuple[Family, ...]:
+def of_groups(groups: Sequence[tuple[Configured, list[Judged]]]) -> tuple[Family, ...]:
     """The per-service families of the sources in `groups` ((configured source, judged rows) pairs)."""
     return declared(tuple(configured.source for configured, _ in groups))
 

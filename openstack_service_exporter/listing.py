@@ -7,7 +7,7 @@ import datetime
 import json
 
 from .collector import Groups
-from .sources.base import MICROS, Judged
+from .sources.base import MICROS, Configured, Judged
 
 # nova-manage's own columns and widths (nova/cmd/manage.py, ServiceCommands.list, Icehouse), then ours.
 TABLE_FORMAT = "%-8s %-16s %-36s %-16s %-10s %-5s %-19s %-16s %s"
@@ -29,8 +29,8 @@ def select(groups: Groups, host: str | None = None, binary: str | None = None) -
     ]
 
 
-def as_record(configured, j: Judged) -> dict:
-    record = {
+def as_record(configured: Configured, j: Judged) -> dict[str, object]:
+    record: dict[str, object] = {
         "project": j.project,
         "cell": j.cell,
         "binary": j.binary,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, TypeVar, TypeVarTuple
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -23,7 +23,15 @@ from .engines import EngineCache, dbapi_connection
 from .snapshot import DatabaseHealth, Reading, Snapshot, describe
 from .sql import detect_columns, fetch_all, read_db_clock, sql_text
 
+if TYPE_CHECKING:
+    from sqlalchemy.sql.expression import ClauseElement
+
 LOG = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_Owner = TypeVar("_Owner", bound=Hashable)
+_Args = TypeVarTuple("_Args")
 
 
 def wall_clock_us() -> int:
@@ -36,14 +44,14 @@ class TableQuery(Protocol):
 
     def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> Any: ...
 
-    def rows(self, conn: DBAPIConnection, prepared: Any, label: str) -> list: ...
+    def rows(self, conn: DBAPIConnection, prepared: Any, label: str) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
 class TableResult:
     duration: float
-    rows: list = field(default_factory=list)
-    prepared: Any = None
+    rows: list[Any] = field(default_factory=list)
+    prepared: Any = None  # what the query prepared for its database (TableQuery.prepare)
     skew: float | None = None
     error: Exception | None = None
 
@@ -57,13 +65,13 @@ class ReadContext:
         self.clock = clock
         self.engines = EngineCache(settings.query_timeout)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db-reader")
-        self._prepared: dict[tuple[str, Hashable], Any] = {}
+        self._prepared: dict[tuple[str, TableQuery], Any] = {}
         self._lock = threading.Lock()
         self._states: dict[Hashable, Any] = {}
         self._configured_urls = {url for source in settings.sources for url in source.urls()}
         self._wanted: dict[Hashable, set[str]] = {}
 
-    def state(self, owner: Hashable, factory: Callable[[Any], Any]) -> Any:
+    def state(self, owner: _Owner, factory: Callable[[_Owner], _T]) -> _T:
         """What a source keeps from one reading to the next (e.g. the last cells known), made by
         factory(owner) at first use."""
         with self._lock:
@@ -80,7 +88,7 @@ class ReadContext:
             wanted = self._configured_urls.union(*self._wanted.values())
         self.engines.keep_only(wanted)
 
-    def submit(self, fn: Callable, *args) -> Future:
+    def submit(self, fn: Callable[[*_Args], _T], *args: *_Args) -> Future[_T]:
         return self.pool.submit(fn, *args)
 
     def read_table(self, url: str, query: TableQuery, label: str) -> TableResult:
@@ -92,7 +100,7 @@ class ReadContext:
             return TableResult(time.monotonic() - started, error=exc)
         return TableResult(time.monotonic() - started, rows, prepared, skew)
 
-    def _query(self, url: str, query: TableQuery, label: str):
+    def _query(self, url: str, query: TableQuery, label: str) -> tuple[list[Any], Any, float]:
         engine = self.engines.get(url)
         key = (url, query)
         with dbapi_connection(engine) as conn:
@@ -123,19 +131,27 @@ class ReadContext:
         self.engines.close()
 
 
+class DatabaseNames(TypedDict):
+    """The DatabaseHealth fields that name a database."""
+
+    cell: str
+    uuid: NotRequired[str | None]
+    disabled: NotRequired[bool]
+
+
 def gather(
     project: str,
-    futures: dict[Any, Future],
-    labels: Callable[[Any], dict],
+    futures: dict[_K, Future[TableResult]],
+    labels: Callable[[_K], DatabaseNames],
     deadline: float,
     budget: float,
     started: float,
-) -> list[tuple[Any, DatabaseHealth, TableResult | None]]:
+) -> list[tuple[_K, DatabaseHealth, TableResult | None]]:
     """Waits until `deadline` for the table reads in `futures` (key -> Future of TableResult) and
     says, for each key, the health of its database and its result (None when it failed or is late).
     `labels(key)` gives the DatabaseHealth fields that name the database (cell, uuid, disabled)."""
     wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
-    out = []
+    out: list[tuple[_K, DatabaseHealth, TableResult | None]] = []
     for key, future in futures.items():
         names = labels(key)
         if not future.done():
@@ -196,16 +212,20 @@ class Reader:
         a source may read in two rounds, e.g. a topology database, then the databases it names, in parallel)."""
         budget = timeout if timeout is not None else 2 * self.settings.query_timeout
         deadline = time.monotonic() + budget
-        first, *others = self.sources or [None]
+        first, others = (self.sources[0], self.sources[1:]) if self.sources else (None, [])
         futures = [self._sources_pool.submit(s.read, self.context, deadline, budget) for s in others]
         readings = [first.read(self.context, deadline, budget)] if first is not None else []
         wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 1.0)
         for source, future in zip(others, futures):
-            if future.done() and future.exception() is None:
+            # a source that overran its deadline: nothing of it is shown, and that is said
+            if not future.done():
+                why = f"no answer within {budget:g}s"
+            elif (failure := future.exception()) is None:
                 readings.append(future.result())
-            else:  # a source that overran its deadline: nothing of it is shown, and that is said
-                why = f"no answer within {budget:g}s" if not future.done() else describe(future.exception())
-                readings.append(Reading(source, [], [DatabaseHealth(source.source.project, "", False, budget, why)]))
+                continue
+            else:
+                why = describe(failure)
+            readings.append(Reading(source, [], [DatabaseHealth(source.source.project, "", False, budget, why)]))
         return Snapshot(now=self.clock(), readings=readings)
 
 
@@ -223,11 +243,13 @@ class OneTableQuery:
     """A TableQuery of one table: its columns detected once per database, a query built for them, and
     each row made by `row` (a NamedTuple's _make, or any function of the fetched tuple)."""
 
-    def __init__(self, table: str, build: Callable[[frozenset[str]], Any], row: Callable[[tuple], Any]):
+    def __init__(
+        self, table: str, build: Callable[[frozenset[str]], ClauseElement], row: Callable[[tuple[Any, ...]], Any]
+    ):
         self.table, self.build, self.row = table, build, row
 
     def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> str:
         return sql_text(self.build(detect_columns(conn, dialect, self.table)), dialect)
 
-    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list:
+    def rows(self, conn: DBAPIConnection, prepared: str, label: str) -> list[Any]:
         return list(map(self.row, fetch_all(conn, prepared)))

@@ -36,7 +36,7 @@ class Reading:
     """One source's part of a reading."""
 
     source: Configured
-    rows: list  # the project's own rows
+    rows: list[Any]  # the project's own rows (its NamedTuples)
     databases: list[DatabaseHealth]
     context: Any = None  # what the project's rule needs besides the rows
     partial: dict[str, bool] = field(default_factory=dict)  # reason -> whether the answer lacks that part

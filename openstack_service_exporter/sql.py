@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, FunctionElement
+
+# A SELECT of any columns (SQLAlchemy types a Select by the types of its columns).
+Query: TypeAlias = "sa.Select[*tuple[Any, ...]]"
 
 
-class epoch_us(FunctionElement):
+class epoch_us(FunctionElement[int]):
     """A naive-UTC DATETIME as integer microseconds since 1970, computed by the server.
 
     Integers cross the wire and the driver far cheaper than DATETIME objects, and stay exact.
@@ -26,12 +31,12 @@ class epoch_us(FunctionElement):
 
 
 @compiles(epoch_us, "mysql")
-def _epoch_us_mysql(element, compiler, **kw):
+def _epoch_us_mysql(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     return f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {compiler.process(element.clauses, **kw)})"
 
 
 @compiles(epoch_us, "sqlite")
-def _epoch_us_sqlite(element, compiler, **kw):
+def _epoch_us_sqlite(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.clauses, **kw)
     # strftime('%s') is whole seconds; '%f' is SS.SSS, so milliseconds are kept.
     return (
@@ -40,11 +45,11 @@ def _epoch_us_sqlite(element, compiler, **kw):
 
 
 @compiles(epoch_us)
-def _epoch_us_default(element, compiler, **kw):
+def _epoch_us_default(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
 
 
-class utc_now_us(FunctionElement):
+class utc_now_us(FunctionElement[int]):
     """The database server's own UTC clock, in microseconds since 1970."""
 
     type = sa.BigInteger()
@@ -52,31 +57,31 @@ class utc_now_us(FunctionElement):
 
 
 @compiles(utc_now_us, "mysql")
-def _now_mysql(element, compiler, **kw):
+def _now_mysql(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     return "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6))"
 
 
 @compiles(utc_now_us, "sqlite")
-def _now_sqlite(element, compiler, **kw):
+def _now_sqlite(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     return (
         "(CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000)"
     )
 
 
 @compiles(utc_now_us)
-def _now_default(element, compiler, **kw):
+def _now_default(element: FunctionElement[int], compiler: SQLCompiler, **kw: Any) -> str:
     return "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)"
 
 
 @lru_cache(maxsize=256)  # the fixed queries of the sources, once per engine's dialect
-def sql_text(query: sa.Executable, dialect: Dialect) -> str:
+def sql_text(query: ClauseElement, dialect: Dialect) -> str:
     """A query as this database's SQL text, its few constants inlined (no parameters to bind): it
     is sent through the driver's own cursor, without SQLAlchemy's Connection (whose transaction
     handling costs a ROLLBACK round trip per database and reading, even in AUTOCOMMIT)."""
     return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def fetch_all(conn: DBAPIConnection, sql: str) -> Sequence[tuple]:
+def fetch_all(conn: DBAPIConnection, sql: str) -> Sequence[tuple[Any, ...]]:
     cursor = conn.cursor()
     try:
         cursor.execute(sql)
@@ -86,7 +91,7 @@ def fetch_all(conn: DBAPIConnection, sql: str) -> Sequence[tuple]:
 
 
 @cache
-def _no_rows(table: str) -> sa.Select:
+def _no_rows(table: str) -> Query:
     return sa.select(sa.text("*")).select_from(sa.table(table)).limit(0)
 
 

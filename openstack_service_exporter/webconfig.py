@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -65,7 +67,7 @@ class WebConfig:
 class _UniqueKeys(yaml.SafeLoader):
     """YAML's safe loader, but a key given twice (a user listed twice) is an error, not the last one."""
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
         duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
         if duplicates:
@@ -73,7 +75,7 @@ class _UniqueKeys(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _path(base: str, value) -> str:
+def _path(base: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a file path")
     path = value if os.path.isabs(value) else os.path.join(base, value)
@@ -82,7 +84,7 @@ def _path(base: str, value) -> str:
     return path
 
 
-def _tls_context(tls: dict, base: str) -> ssl.SSLContext:
+def _tls_context(tls: dict[str, Any], base: str) -> ssl.SSLContext:
     # NOTE: exporter-toolkit's cipher_suites and curve_preferences take Go's names, which OpenSSL
     # does not know: refused with a clear error rather than accepted and silently not applied.
     unsupported = set(tls) & {"cipher_suites", "curve_preferences"}
@@ -139,8 +141,9 @@ def _tls_context(tls: dict, base: str) -> ssl.SSLContext:
     return ctx
 
 
-def _tls_version(tls: dict, key: str, default: str | None) -> ssl.TLSVersion:
-    version = TLS_VERSIONS.get(tls.get(key, default))
+def _tls_version(tls: dict[str, Any], key: str, default: str | None) -> ssl.TLSVersion:
+    value: Any = tls.get(key, default)  # any YAML value, or None
+    version = TLS_VERSIONS.get(value)
     if version is None:
         raise ValueError(f"tls_server_config.{key} must be one of {sorted(TLS_VERSIONS)}")
     return version
@@ -168,7 +171,7 @@ def load_web_config(path: str | None) -> WebConfig:
         raise ConfigError(f"web config file {path}: {exc}") from None
 
 
-def _http_server_config(http: dict) -> dict[str, str]:
+def _http_server_config(http: object) -> dict[str, str]:
     """The headers to add to every answer. exporter-toolkit's http2 (on by default there) is taken
     when false: this server speaks HTTP/1.1 only, and says so rather than ignore `http2: true`."""
     if not isinstance(http, dict):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from oslo_config import cfg
+    from prometheus_client.metrics_core import Metric
 
     from ..reader import ReadContext
     from ..snapshot import Reading
@@ -91,10 +92,21 @@ class InfoLabel:
 class Source(Protocol):
     """One OpenStack project's service registry."""
 
-    project: str  # the `project` label value
-    families: tuple[ServiceFamily, ...]  # per-service families beyond the common ones
-    info_labels: tuple[InfoLabel, ...]  # extra labels of service_info
-    hint: str  # where an operator turns the project on, for error messages
+    @property
+    def project(self) -> str:
+        """The `project` label value."""
+
+    @property
+    def families(self) -> tuple[ServiceFamily, ...]:
+        """Per-service families beyond the common ones."""
+
+    @property
+    def info_labels(self) -> tuple[InfoLabel, ...]:
+        """Extra labels of service_info."""
+
+    @property
+    def hint(self) -> str:
+        """Where an operator turns the project on, for error messages."""
 
     def option_groups(self) -> dict[str | None, list[cfg.Opt]]:
         """Options registered on the exporter's own command line and files (group None: DEFAULT)."""
@@ -107,9 +119,16 @@ class Source(Protocol):
 class Configured(Protocol):
     """A configured source: its settings, and the work of one reading. No I/O at construction."""
 
-    source: Source
-    down_time: int  # the threshold its rule uses, seconds (service_down_time_seconds{project})
-    notes: tuple[str, ...]  # what an operator must know of this answer (e.g. a part it lacks), for pages and list
+    @property
+    def source(self) -> Source: ...
+
+    @property
+    def down_time(self) -> int:
+        """The threshold its rule uses, seconds (service_down_time_seconds{project})."""
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What an operator must know of this answer (e.g. a part it lacks), for pages and list."""
 
     def urls(self) -> list[str]:
         """The database URLs known from configuration (opened at start, so a bad one is an error then)."""
@@ -121,10 +140,10 @@ class Configured(Protocol):
     def judge(self, reading: Reading, now: int) -> list[Judged]:
         """The project's own verdict on each row of `reading`, as of `now`."""
 
-    def health_families(self, reading: Reading, prefix: str) -> Iterable:
+    def health_families(self, reading: Reading, prefix: str) -> Iterable[Metric]:
         """Project-specific health families (prometheus_client families), if any."""
 
-    def record(self, judged: Judged) -> dict:
+    def record(self, judged: Judged) -> dict[str, object]:
         """The project's own fields of `list --format json` (times as ISO 8601 text)."""
 
     def updated_at(self, judged: Judged) -> int | None:

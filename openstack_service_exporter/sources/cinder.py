@@ -14,10 +14,10 @@ cinder-api never applies the 2.5 x report_interval override of cinder/service.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -25,14 +25,17 @@ from oslo_config import cfg
 from ..config import own_files_opts, read_own_files
 from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import epoch_us, require_columns
+from ..sql import Query, epoch_us, require_columns
 from .base import MICROS, InfoLabel, Judged, iso, reports_family
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 PROJECT = "cinder"
 
 # cinder.conf's options that the rule needs, with Cinder's names and defaults (cinder/service.py,
 # cinder/db/api.py through oslo.db).
-CINDER_OPTS = {
+CINDER_OPTS: dict[str | None, list[cfg.Opt]] = {
     None: [
         cfg.IntOpt(
             "service_down_time",
@@ -72,7 +75,7 @@ _REQUIRED = ("id", "host", "binary", "report_count", "disabled", "created_at", "
 services = sa.table("services", *(sa.column(c) for c in _PLAIN + _TIMESTAMPS + ("deleted",)))
 
 
-def services_query(columns: frozenset[str]) -> sa.Select:
+def services_query(columns: frozenset[str]) -> Query:
     """The rows cinder-api lists: `deleted` false (a Boolean; NULL is not listed either), by id."""
     require_columns("services", columns, _REQUIRED, "a Cinder database")
     plain = (services.c[c] if c in columns else sa.null().label(c) for c in _PLAIN)
@@ -90,7 +93,7 @@ def heartbeat(row: CinderRow) -> int | None:
 def newest_per_key(rows: list[CinderRow]) -> tuple[list[CinderRow], int]:
     """One row per (binary, host), the one with the newest heartbeat (a tie: the higher id), and how
     many were left out. Cinder has no unique key there: two live rows can share a backend name."""
-    chosen: dict[tuple, CinderRow] = {}
+    chosen: dict[tuple[str | None, str | None], CinderRow] = {}
     for row in rows:  # by id
         key = (row.binary, row.host)
         kept = chosen.get(key)
@@ -132,7 +135,7 @@ class CinderConfig:
     def judge(self, reading: Reading, now: int) -> list[Judged]:
         limit = self.service_down_time * MICROS
         new = tuple.__new__  # Judged(...) goes through a Python-level __new__: twice the cost per row
-        out = []
+        out: list[Judged] = []
         append = out.append
         for row in reading.rows:
             # CinderRow's fields, in order (unpacked at once: attribute reads cost more)
@@ -150,11 +153,11 @@ class CinderConfig:
                 )
         return out
 
-    def health_families(self, reading: Reading, prefix: str) -> Iterable:
+    def health_families(self, reading: Reading, prefix: str) -> Iterable[Metric]:
         return ()
 
-    def record(self, j: Judged) -> dict:
-        row = j.row
+    def record(self, j: Judged) -> dict[str, object]:
+        row: CinderRow = j.row
         return {
             "id": row.id,
             "uuid": row.uuid,
@@ -168,7 +171,8 @@ class CinderConfig:
         }
 
     def updated_at(self, j: Judged) -> int | None:
-        return j.row.updated_at
+        row: CinderRow = j.row
+        return row.updated_at
 
 
 def configure(conf: cfg.ConfigOpts) -> CinderConfig | None:
@@ -178,11 +182,11 @@ def configure(conf: cfg.ConfigOpts) -> CinderConfig | None:
     return CinderConfig(database_connection=own.database.connection, service_down_time=own.service_down_time)
 
 
-def _field(name: str) -> itemgetter:
+def _field(name: str) -> itemgetter[int]:
     return itemgetter(CinderRow._fields.index(name))
 
 
-def _flag_text(name: str):
+def _flag_text(name: str) -> Callable[[CinderRow], str]:
     get = _field(name)
     return lambda row: "true" if get(row) else "false"
 
@@ -200,7 +204,7 @@ class CinderSource:
         InfoLabel("disabled_reason", _field("disabled_reason")),
     )
 
-    def option_groups(self) -> dict:
+    def option_groups(self) -> dict[str | None, list[cfg.Opt]]:
         return {PROJECT: own_files_opts(PROJECT, "cinder-api")}
 
     def configure(self, conf: cfg.ConfigOpts) -> CinderConfig | None:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -34,15 +34,18 @@ from oslo_config import cfg
 from ..config import own_files_opts, read_own_files
 from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import epoch_us, require_columns
+from ..sql import Query, epoch_us, require_columns
 from .base import FLAG, MICROS, InfoLabel, Judged, ServiceFamily, iso
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 PROJECT = "ironic"
 BINARY = "ironic-conductor"
 
 # ironic.conf's options that the rule needs, with Ironic's names, defaults and bounds
 # (ironic/conf/conductor.py; [database] through oslo.db).
-IRONIC_OPTS = {
+IRONIC_OPTS: dict[str | None, list[cfg.Opt]] = {
     "conductor": [
         cfg.IntOpt(
             "heartbeat_timeout",
@@ -74,7 +77,7 @@ _REQUIRED = ("id", "hostname", "drivers", "online", "created_at", "updated_at")
 conductors = sa.table("conductors", *(sa.column(c) for c in _PLAIN + _TIMESTAMPS))
 
 
-def conductors_query(columns: frozenset[str]) -> sa.Select:
+def conductors_query(columns: frozenset[str]) -> Query:
     require_columns("conductors", columns, _REQUIRED, "an Ironic database")
     plain = (conductors.c[c] if c in columns else sa.literal("").label(c) for c in _PLAIN)
     stamps = (epoch_us(conductors.c[c]).label(c) for c in _TIMESTAMPS)
@@ -98,7 +101,7 @@ def drivers_of(text: str | bytes | None) -> tuple[str, ...]:
     return tuple(map(str, value))
 
 
-def _conductor(fetched: tuple) -> IronicRow:
+def _conductor(fetched: tuple[Any, ...]) -> IronicRow:
     id_, host, drivers, online, group, created, updated = fetched
     return IronicRow(id_, host, drivers_of(drivers), online, group or "", created, updated)
 
@@ -133,18 +136,18 @@ class IronicConfig:
         # is_older_than(before, seconds) is utcnow() - before > timedelta(seconds): alive up to and
         # including the limit, and for any heartbeat ahead of now.
         limit = self.heartbeat_timeout * MICROS
-        out = []
+        out: list[Judged] = []
         for row in reading.rows:
             age = None if row.updated_at is None else now - row.updated_at
             up = bool(row.online) and age is not None and age <= limit
             out.append(Judged(PROJECT, "", BINARY, row.hostname, "", up, row.updated_at, age, False, row))
         return out
 
-    def health_families(self, reading: Reading, prefix: str) -> Iterable:
+    def health_families(self, reading: Reading, prefix: str) -> Iterable[Metric]:
         return ()
 
-    def record(self, j: Judged) -> dict:
-        row = j.row
+    def record(self, j: Judged) -> dict[str, object]:
+        row: IronicRow = j.row
         return {
             "id": row.id,
             "online": bool(row.online),
@@ -155,7 +158,8 @@ class IronicConfig:
         }
 
     def updated_at(self, j: Judged) -> int | None:
-        return j.row.updated_at
+        row: IronicRow = j.row
+        return row.updated_at
 
 
 def configure(conf: cfg.ConfigOpts) -> IronicConfig | None:
@@ -165,7 +169,7 @@ def configure(conf: cfg.ConfigOpts) -> IronicConfig | None:
     return IronicConfig(database_connection=own.database.connection, heartbeat_timeout=own.conductor.heartbeat_timeout)
 
 
-def _field(name: str) -> itemgetter:
+def _field(name: str) -> itemgetter[int]:
     return itemgetter(IronicRow._fields.index(name))
 
 
@@ -189,7 +193,7 @@ class IronicSource:
         InfoLabel("drivers", lambda row: ",".join(_drivers(row))),
     )
 
-    def option_groups(self) -> dict:
+    def option_groups(self) -> dict[str | None, list[cfg.Opt]]:
         return {PROJECT: own_files_opts(PROJECT, "ironic-api")}
 
     def configure(self, conf: cfg.ConfigOpts) -> IronicConfig | None:

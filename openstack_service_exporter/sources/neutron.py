@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from operator import attrgetter, itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -32,16 +32,19 @@ from oslo_config import cfg
 from ..config import own_files_opts, read_own_files
 from ..reader import OneTableQuery, ReadContext, read_one
 from ..snapshot import Reading
-from ..sql import epoch_us
+from ..sql import Query, epoch_us
 from . import ovn
 from .base import MICROS, SECONDS, InfoLabel, Judged, ServiceFamily, iso
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 PROJECT = "neutron"
 LOG = logging.getLogger(__name__)
 
 # Neutron's own options that the rule needs, with its names, bounds and defaults
 # (neutron/conf/agent/database/agents_db.py, neutron/conf/plugins/ml2/config.py, oslo.db).
-NEUTRON_OPTS = {
+NEUTRON_OPTS: dict[str | None, list[cfg.Opt]] = {
     None: [
         cfg.IntOpt(
             "agent_down_time",
@@ -53,7 +56,8 @@ NEUTRON_OPTS = {
     ],
     "database": [cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of Neutron's database.")],
     "ml2": [cfg.ListOpt("mechanism_drivers", default=[], help="The ML2 plugin's mechanism drivers.")],
-    **ovn.OVN_OPTS,
+    # OVN's groups are named: str keys, read here as this table's str | None (it is only read)
+    **cast("dict[str | None, list[cfg.Opt]]", ovn.OVN_OPTS),
 }
 OVN_DRIVER = "ovn"  # its entry point in neutron.ml2.mechanism_drivers
 OVN_NOTE = (
@@ -84,7 +88,7 @@ _OPTIONAL = ("availability_zone",)
 agents = sa.table("agents", *(sa.column(c) for c in NeutronRow._fields))
 
 
-def agents_query(columns: frozenset[str]) -> sa.Select:
+def agents_query(columns: frozenset[str]) -> Query:
     """Every row, by created_at then id (agents.id is a uuid: its order alone means nothing)."""
     missing = [c for c in NeutronRow._fields if c not in columns and c not in _OPTIONAL]
     if missing:
@@ -95,14 +99,15 @@ def agents_query(columns: frozenset[str]) -> sa.Select:
 
 
 AGENTS = OneTableQuery("agents", agents_query, NeutronRow._make)
-_KEY = attrgetter("binary", "host")
+_KEY: attrgetter[tuple[str, str]] = attrgetter("binary", "host")
+_Row = TypeVar("_Row", NeutronRow, ovn.OvnAgentRow)  # an OVN agent is listed as an agents row is
 
 
-def _beat(row: NeutronRow) -> int:
+def _beat(row: NeutronRow | ovn.OvnAgentRow) -> int:
     return -1 if row.heartbeat_timestamp is None else row.heartbeat_timestamp
 
 
-def one_per_key(rows: list[NeutronRow]) -> tuple[list[NeutronRow], int]:
+def one_per_key(rows: list[_Row]) -> tuple[list[_Row], int]:
     """One row per (binary, host) and how many were left out. Neutron's unique key is (agent_type,
     host), so two agent types of one binary may share a host: the newest heartbeat is shown, a tie
     going to the row listed last (created later, or the higher id)."""
@@ -146,7 +151,7 @@ class NeutronConfig:
         # OVN's databases are read while the agents table is.
         pending = self.ovn_databases.submit(ctx, deadline) if self.ovn_databases else None
         health, result = read_one(ctx, PROJECT, self.database_connection, AGENTS, deadline, budget)
-        rows: list = []
+        rows: list[NeutronRow] = []
         if result is not None:
             rows, duplicates = one_per_key(result.rows)
             health = replace(health, duplicates=duplicates)
@@ -164,7 +169,7 @@ class NeutronConfig:
 
     def judge(self, reading: Reading, now: int) -> list[Judged]:
         limit = self.agent_down_time * MICROS
-        out = []
+        out: list[Judged] = []
         for row in reading.rows:
             beat = row.heartbeat_timestamp
             age = None if beat is None else now - beat
@@ -188,12 +193,12 @@ class NeutronConfig:
             out += ovn.judge(reading.context.rows, now, self.agent_down_time)
         return out
 
-    def health_families(self, reading: Reading, prefix: str) -> Iterable:
+    def health_families(self, reading: Reading, prefix: str) -> Iterable[Metric]:
         return () if reading.context is None else ovn.health_families(reading.context, prefix)
 
-    def record(self, j: Judged) -> dict:
-        row = j.row
-        record = {
+    def record(self, j: Judged) -> dict[str, object]:
+        row: NeutronRow | ovn.OvnAgentRow = j.row
+        record: dict[str, object] = {
             "id": row.id,
             "agent_type": row.agent_type,
             "topic": row.topic,
@@ -207,7 +212,8 @@ class NeutronConfig:
         return record
 
     def updated_at(self, j: Judged) -> int | None:
-        return j.row.heartbeat_timestamp
+        row: NeutronRow | ovn.OvnAgentRow = j.row
+        return row.heartbeat_timestamp
 
 
 def configure(conf: cfg.ConfigOpts) -> NeutronConfig | None:
@@ -227,7 +233,7 @@ def configure(conf: cfg.ConfigOpts) -> NeutronConfig | None:
     return configured
 
 
-def _field(name: str) -> itemgetter:
+def _field(name: str) -> itemgetter[int]:
     return itemgetter(NeutronRow._fields.index(name))
 
 
@@ -249,7 +255,7 @@ class NeutronSource:
         InfoLabel("id", _field("id")),
     )
 
-    def option_groups(self) -> dict:
+    def option_groups(self) -> dict[str | None, list[cfg.Opt]]:
         # neutron-api reads neutron.conf, then plugins/ml2/ml2_conf.ini: both are named, in that order.
         return {"neutron": own_files_opts(PROJECT, "neutron-api")}
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client.core import GaugeMetricFamily
 
-from .base import Judged
+from .base import Configured, Judged
 
 MODE = "openstack-exporter"
 HELP = "agent_state"  # openstack-exporter's HELP is the family's short name (exporter.go, AddMetric)
@@ -75,7 +75,7 @@ def name(prefix: str, service: str) -> str:
     return f"{prefix}_{service}_agent_state"
 
 
-def families(groups: Sequence[tuple[Any, list[Judged]]], prefix: str) -> Iterator[GaugeMetricFamily]:
+def families(groups: Sequence[tuple[Configured, list[Judged]]], prefix: str) -> Iterator[GaugeMetricFamily]:
     """One family per configured project that openstack-exporter has one for, in the registry's order."""
     for configured, judged in groups:
         state = AGENT_STATES.get(configured.source.project)

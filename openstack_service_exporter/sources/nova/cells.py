@@ -12,9 +12,13 @@ from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
+
 from ...engines import dbapi_connection
-from ...reader import ReadContext, gather
+from ...reader import DatabaseNames, ReadContext, TableResult, gather
 from ...snapshot import DatabaseHealth, Reading, describe
+from ...sql import sql_text
 from . import heartbeats, tables
 from .tables import CellMapping
 from .verdict import PROJECT, HeartbeatRule, ServiceRow
@@ -49,11 +53,11 @@ class ServicesQuery:
     """A cell's `services` table: columns detected once per database (tables of any age since
     Icehouse), then one query per reading."""
 
-    def prepare(self, conn, dialect) -> tuple[HeartbeatRule, str]:
+    def prepare(self, conn: DBAPIConnection, dialect: Dialect) -> tuple[HeartbeatRule, str]:
         columns = tables.detect_columns(conn, dialect)
-        return tables.heartbeat_rule(columns), tables.sql_text(tables.services_query(columns), dialect)
+        return tables.heartbeat_rule(columns), sql_text(tables.services_query(columns), dialect)
 
-    def rows(self, conn, prepared, label: str) -> list[ServiceRow]:
+    def rows(self, conn: DBAPIConnection, prepared: tuple[HeartbeatRule, str], label: str) -> list[ServiceRow]:
         return tables.read_services(conn, label, prepared[1])
 
 
@@ -89,10 +93,10 @@ class CellReads:
     """The cells of one reading, started once: by the API database's reading as soon as it has the
     cell mappings, or else by the reading itself with the last cells known."""
 
-    def __init__(self, submit: Callable[[list[Cell]], dict[Cell, Future]]):
+    def __init__(self, submit: Callable[[list[Cell]], dict[Cell, Future[TableResult]]]):
         self._submit = submit
         self._lock = threading.Lock()
-        self.futures: dict[Cell, Future] = {}
+        self.futures: dict[Cell, Future[TableResult]] = {}
         self.started = 0.0
         self._done = False
 
@@ -106,7 +110,7 @@ class CellReads:
 def read(config: NovaConfig, ctx: ReadContext, deadline: float, budget: float) -> Reading:
     topology: Topology = ctx.state(config, Topology)
 
-    def start_cells(cells: list[Cell]) -> dict[Cell, Future]:
+    def start_cells(cells: list[Cell]) -> dict[Cell, Future[TableResult]]:
         urls = {c.url for c in cells}
         ctx.keep_engines(config, urls)
         ctx.forget(urls, SERVICES)
@@ -119,8 +123,12 @@ def read(config: NovaConfig, ctx: ReadContext, deadline: float, budget: float) -
     rows: list[ServiceRow] = []
     health: list[DatabaseHealth] = []
     rules: dict[str, HeartbeatRule] = {}
-    seen: dict[str, set] = {}  # (binary, host) keys per cell label
-    names = lambda cell: dict(cell=cell.label, uuid=cell.uuid, disabled=cell.disabled)  # noqa: E731
+    seen: dict[str, set[_Key]] = {}  # (binary, host) keys per cell label
+    names: Callable[[Cell], DatabaseNames] = lambda cell: {  # noqa: E731
+        "cell": cell.label,
+        "uuid": cell.uuid,
+        "disabled": cell.disabled,
+    }
     cache = config.heartbeats
     cells_deadline = deadline if cache is None else heartbeats.cells_deadline(deadline, ctx.settings.query_timeout)
     for cell, db, result in gather(PROJECT, reads.futures, names, cells_deadline, budget, reads.started):
@@ -143,10 +151,10 @@ def _replace_duplicates(db: DatabaseHealth, duplicates: int) -> DatabaseHealth:
     return replace(db, duplicates=duplicates) if duplicates else db
 
 
-def _read_api(config: NovaConfig, ctx: ReadContext, topology: Topology, reads: CellReads):
-    """Cell mappings, then zones; the cells are started between the two, so that they are read
-    while the zones are."""
-    engine = ctx.engines.get(config.api_database_connection)
+def _read_api(url: str, ctx: ReadContext, topology: Topology, reads: CellReads) -> tuple[list[Cell], dict[str, str]]:
+    """Cell mappings, then zones (from the API database at `url`); the cells are started between the
+    two, so that they are read while the zones are."""
+    engine = ctx.engines.get(url)
     with dbapi_connection(engine) as conn:
         cells = topology.cells_from(tables.read_cell_mappings(conn, engine.dialect))
         topology.cells = cells
@@ -155,21 +163,25 @@ def _read_api(config: NovaConfig, ctx: ReadContext, topology: Topology, reads: C
     return cells, zones
 
 
-def _read_topology(config: NovaConfig, ctx: ReadContext, topology: Topology, deadline: float, reads: CellReads):
+def _read_topology(
+    config: NovaConfig, ctx: ReadContext, topology: Topology, deadline: float, reads: CellReads
+) -> tuple[DatabaseHealth | None, list[Cell], dict[str, str], bool]:
     """Cells and zones from the API database; on failure the last ones known, or the local
     [database] connection alone before any API reading has worked."""
-    if not config.api_database_connection:
+    url = config.api_database_connection
+    if not url:
         return None, topology.local_cell(), {}, False
     started = time.monotonic()
-    future = ctx.submit(_read_api, config, ctx, topology, reads)
+    future = ctx.submit(_read_api, url, ctx, topology, reads)
     # At most half of what is left: a hung API database must leave the cells time to answer.
     done, _ = wait([future], timeout=max(0.0, (deadline - started) / 2))
     duration = time.monotonic() - started
-    if future in done and future.exception() is None:
+    failure = future.exception() if future in done else None
+    if future in done and failure is None:
         cells, zones = future.result()
         topology.zones = zones
         return DatabaseHealth(PROJECT, API_CELL, True, duration, lists_services=False), cells, zones, True
-    error = describe(future.exception()) if future in done else "no answer in time"
+    error = describe(failure) if failure is not None else "no answer in time"
     future.cancel()
     LOG.warning("API database: %s", error)
     cells = topology.cells if topology.cells is not None else topology.local_cell()
@@ -177,9 +189,10 @@ def _read_topology(config: NovaConfig, ctx: ReadContext, topology: Topology, dea
 
 
 _KEY = itemgetter(ServiceRow._fields.index("binary"), ServiceRow._fields.index("host"))
+_Key = tuple[str | None, str | None]  # a row's (binary, host)
 
 
-def _append_unique(new: list[ServiceRow], seen: set, out: list[ServiceRow]) -> int:
+def _append_unique(new: list[ServiceRow], seen: set[_Key], out: list[ServiceRow]) -> int:
     """Appends to `out` the rows whose (binary, host) is not in `seen` yet; returns how many were not.
 
     Nova's unique keys forbid duplicates unless host or binary is NULL, so a cell is first checked

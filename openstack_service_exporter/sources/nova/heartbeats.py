@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, wait
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
 
@@ -28,6 +28,8 @@ from ...snapshot import DatabaseHealth, describe
 from .verdict import PROJECT, ServiceRow, cache_key
 
 if TYPE_CHECKING:
+    from dogpile.cache.region import CacheRegion
+
     from ...reader import ReadContext
 
 LOG = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ ONE_US = datetime.timedelta(microseconds=1)
 _PYTHON_MEMCACHED = ("dogpile.cache.memcached", "oslo_cache.memcache_pool")
 
 
-def microseconds(value) -> int | None:
+def microseconds(value: object) -> int | None:
     """The cached heartbeat (Nova stores timeutils.utcnow(), a naive UTC datetime) as µs since 1970."""
     if not isinstance(value, datetime.datetime):
         return None
@@ -62,16 +64,16 @@ class HeartbeatCache:
         self._asks_servers = self.backend in _PYTHON_MEMCACHED and not (
             self.backend == "oslo_cache.memcache_pool" and (conf.cache.tls_enabled or conf.cache.memcache_sasl_enabled)
         )
-        self._pending: Future | None = None
+        self._pending: Future[dict[str, int | None]] | None = None
         self.region()  # a missing client library or an inconsistent [cache] is an error at start
 
-    def region(self):
+    def region(self) -> CacheRegion:
         """A region made as nova.cache_utils._get_default_cache_region makes it. One per reading: a
         client that once failed keeps a server marked dead for minutes (python-memcached's
         dead_retry, pymemcache's dead_timeout) and would report misses for it after it is back."""
         from oslo_cache import core
 
-        region = core.create_region()
+        region: CacheRegion = core.create_region()
         core.configure_cache_region(self.conf, region)
         return region
 
@@ -81,15 +83,15 @@ class HeartbeatCache:
         from oslo_cache.core import NO_VALUE
 
         region = self.region()
-        client = getattr(region.backend, "client", None)  # the memcached backends' (one per thread)
+        backend: Any = region.backend  # a memcached backend, with its own client and url
+        client: Any = getattr(backend, "client", None)  # the memcached backends' (one per thread)
         try:
-            values = region.get_multi(keys)
+            values = region.get_multi(keys)  # type: ignore[no-untyped-call]  # dogpile leaves get_multi unannotated
             if self._asks_servers:
                 answered = len(client.get_stats())
-                if answered < len(region.backend.url):
+                if answered < len(backend.url):
                     raise ConnectionError(
-                        f"{len(region.backend.url) - answered} of {len(region.backend.url)} "
-                        "memcached servers did not answer"
+                        f"{len(backend.url) - answered} of {len(backend.url)} memcached servers did not answer"
                     )
         finally:
             _close(client, self._asks_servers)
@@ -119,14 +121,15 @@ class HeartbeatCache:
         if not done:
             future.cancel()
             return failed(f"no answer within {limit:g}s")
-        if future.exception() is not None:
-            return failed(describe(future.exception()))
+        failure = future.exception()
+        if failure is not None:
+            return failed(describe(failure))
         return DatabaseHealth(
             PROJECT, CACHE_CELL, True, time.monotonic() - started, lists_services=False
         ), future.result()
 
 
-def _close(client, python_memcached: bool) -> None:
+def _close(client: Any, python_memcached: bool) -> None:
     """The reading's connections, closed now rather than whenever the collector finds the region."""
     try:
         if python_memcached:

@@ -4,9 +4,10 @@ itself, with servicegroup_driver = mc), and Nova as a configured source."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 from prometheus_client.core import GaugeMetricFamily
@@ -17,7 +18,13 @@ from .heartbeats import HeartbeatCache
 from .heartbeats import configure as configure_cache
 from .verdict import PROJECT, ServiceRow, effective_down_time, judge, judge_cached, updated_time
 
-NOVA_DEFAULT_OPTS = [
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from ...reader import ReadContext
+    from ...snapshot import Reading
+
+NOVA_DEFAULT_OPTS: list[cfg.Opt] = [
     cfg.IntOpt(
         "service_down_time", default=60, help="Maximum seconds since a service's last heartbeat for Nova to call it up."
     ),
@@ -42,12 +49,12 @@ NOVA_DEFAULT_OPTS = [
         "internal_service_availability_zone", default="internal", help="Zone of every service that is not a compute."
     ),
 ]
-NOVA_DATABASE_OPTS = [
+NOVA_DATABASE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "connection", secret=True, help="SQLAlchemy URL of the cell database (also the base of templated cell URLs)."
     ),
 ]
-NOVA_API_DATABASE_OPTS = [
+NOVA_API_DATABASE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "connection", secret=True, help="SQLAlchemy URL of the API database, where cells and availability zones live."
     ),
@@ -82,11 +89,11 @@ class NovaConfig:
     def urls(self) -> list[str]:
         return [u for u in (self.api_database_connection, self.database_connection) if u]
 
-    def read(self, ctx, deadline: float, budget: float):
+    def read(self, ctx: ReadContext, deadline: float, budget: float) -> Reading:
         return cells.read(self, ctx, deadline, budget)
 
-    def judge(self, reading, now: int) -> list[Judged]:
-        context = reading.context or cells.NovaContext()
+    def judge(self, reading: Reading, now: int) -> list[Judged]:
+        context: cells.NovaContext = reading.context or cells.NovaContext()
         if self.heartbeats is not None:
             return judge_cached(
                 reading.rows,
@@ -106,7 +113,7 @@ class NovaConfig:
             self.internal_service_availability_zone,
         )
 
-    def health_families(self, reading, prefix: str) -> Iterable:
+    def health_families(self, reading: Reading, prefix: str) -> Iterator[Metric]:
         known = reading.context is not None and reading.context.zones_known
         yield GaugeMetricFamily(
             prefix + "service_exporter_zones_known",
@@ -115,8 +122,8 @@ class NovaConfig:
             value=1.0 if known else 0.0,
         )
 
-    def record(self, j: Judged) -> dict:
-        row = j.row
+    def record(self, j: Judged) -> dict[str, object]:
+        row: ServiceRow = j.row
         return {
             "forced_down": bool(row.forced_down),
             "updated_at": iso(self.updated_at(j)),
@@ -125,9 +132,10 @@ class NovaConfig:
 
     def updated_at(self, j: Judged) -> int | None:
         """The updated_at GET /os-services shows (servicegroup.API.get_updated_time)."""
+        row: ServiceRow = j.row
         if self.heartbeats is not None:
-            return updated_time(j.row, j.heartbeat)
-        return j.row.updated_at
+            return updated_time(row, j.heartbeat)
+        return row.updated_at
 
 
 def configure(conf: cfg.ConfigOpts) -> NovaConfig | None:
@@ -136,7 +144,8 @@ def configure(conf: cfg.ConfigOpts) -> NovaConfig | None:
     api_database = conf.api_database.connection or None
     if not database and not api_database:
         return None
-    cache, notes = None, ()
+    cache: HeartbeatCache | None = None
+    notes: tuple[str, ...] = ()
     if conf.servicegroup_driver == "mc":
         cache = configure_cache(conf, effective_down_time(conf.service_down_time, conf.report_interval))
         if cache.backend == "dogpile.cache.null":
@@ -155,7 +164,7 @@ def configure(conf: cfg.ConfigOpts) -> NovaConfig | None:
     )
 
 
-def _field(name: str) -> itemgetter:
+def _field(name: str) -> itemgetter[int]:
     return itemgetter(ServiceRow._fields.index(name))
 
 
@@ -178,7 +187,7 @@ class NovaSource:
         InfoLabel("disabled_reason", _field("disabled_reason")),
     )
 
-    def option_groups(self) -> dict:
+    def option_groups(self) -> dict[str | None, list[cfg.Opt]]:
         return {None: NOVA_DEFAULT_OPTS, "database": NOVA_DATABASE_OPTS, "api_database": NOVA_API_DATABASE_OPTS}
 
     def configure(self, conf: cfg.ConfigOpts) -> NovaConfig | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
 from operator import add
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -19,7 +20,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.sql.expression import ColumnElement
 
 from ... import sql
-from ...sql import epoch_us, fetch_all, sql_text
+from ...sql import Query, epoch_us, fetch_all, sql_text
 from .verdict import API_BINARIES, HeartbeatRule, ServiceRow, join_zones
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
@@ -56,7 +57,7 @@ def heartbeat_rule(columns: frozenset[str]) -> HeartbeatRule:
     return HeartbeatRule.LAST_SEEN_UP if "last_seen_up" in columns else HeartbeatRule.UPDATED_AT
 
 
-def services_query(columns: frozenset[str]) -> sa.Select:
+def services_query(columns: frozenset[str]) -> Query:
     """One query for every listed service of a cell, in ServiceRow's field order after `cell`.
 
     Rows Nova lists: deleted = 0 (a soft delete sets deleted = id; NULL is hidden too), and never the
@@ -68,10 +69,10 @@ def services_query(columns: frozenset[str]) -> sa.Select:
             "table services lacks " + ", ".join(missing or ["deleted"]) + ": not a Nova cell database"
         )
 
-    def plain(name: str) -> ColumnElement:
+    def plain(name: str) -> ColumnElement[Any]:
         return services.c[name] if name in columns else sa.null().label(name)
 
-    def stamp(name: str) -> ColumnElement:
+    def stamp(name: str) -> ColumnElement[Any]:
         return epoch_us(services.c[name]).label(name) if name in columns else sa.null().label(name)
 
     binary = services.c.binary

@@ -126,7 +126,7 @@ def judge(
     limit = threshold * MICROS
     zones_get = host_zones.get
     new = tuple.__new__  # Judged(...) goes through a Python-level __new__: twice the cost per row
-    out = []
+    out: list[Judged] = []
     append = out.append
     by_updated_at = rule is HeartbeatRule.UPDATED_AT
     last_cell = None
@@ -185,7 +185,7 @@ def judge_cached(
     nova/servicegroup/drivers/mc.py, MemcachedDriver.is_up): forced_down wins; otherwise up while the
     row's key is in the cache, unexpired. `heartbeats` maps each key found (cache_key) to the
     cached time (µs, None when it is no datetime); the database's heartbeat columns play no part."""
-    out = []
+    out: list[Judged] = []
     append = out.append
     new = tuple.__new__
     for row in rows:
