@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from .reader import Reader
 from .snapshot import DatabaseHealth, Reading, Snapshot
+from .sources.base import Configured
 
 # A reading given at least this share of a scrape's budget is as good as its own (two Prometheus
 # servers with one scrape_timeout, the second of which arrived a few milliseconds later).
@@ -30,6 +31,10 @@ class _Reading:
         self.snapshot: Snapshot | None = None
         self.finished = float("-inf")  # monotonic time it finished
         self.duration = 0.0
+
+    def answer(self, budget: float) -> Snapshot | None:
+        """The snapshot, when this reading serves a scrape with `budget` seconds (see serves)."""
+        return self.snapshot if self.serves(budget) else None
 
     def serves(self, budget: float) -> bool:
         """Whether this reading may be the answer of a scrape with `budget` seconds: when every
@@ -50,7 +55,7 @@ class SharedReader:
         self._flight: _Reading | None = None  # the reading under way
         self._last_duration = 0.0
         # The sources and databases of the last reading, kept apart from its rows (for _timed_out).
-        self._databases: list[tuple[object, list[DatabaseHealth]]] = []
+        self._databases: list[tuple[Configured, list[DatabaseHealth]]] = []
         self.readings = 0  # how many real database rounds were made (for tests and the benchmark)
 
     def get(self, timeout: float | None = None) -> Snapshot:
@@ -65,8 +70,12 @@ class SharedReader:
                 # the scrapes of two Prometheus servers, or ten at once, cost one database round.
                 window = max(self.min_interval, self._last_duration if self.share_recent else 0.0)
                 last = self._last
-                if last is not None and last.finished >= arrived - window and last.serves(budget):
-                    return last.snapshot
+                if (
+                    last is not None
+                    and last.finished >= arrived - window
+                    and (answer := last.answer(budget)) is not None
+                ):
+                    return answer
                 flight = self._flight
                 if flight is None:
                     self._flight = mine = _Reading(max(0.05, deadline - time.monotonic()))
@@ -74,8 +83,8 @@ class SharedReader:
                     break
             if not flight.done.wait(max(0.0, deadline - time.monotonic())):
                 return self._timed_out(budget)
-            if flight.serves(budget):
-                return flight.snapshot
+            if (answer := flight.answer(budget)) is not None:
+                return answer
             # That reading was cut shorter than this scrape allows: this one reads again.
         return self._read(mine)
 
