@@ -26,11 +26,11 @@ import uuid
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from ovsdb_server import Chassis, OvnDatabases  # noqa: E402
+from ovsdb_server import Chassis, OvnDatabases, ovsdb_map  # noqa: E402
 
 from openstack_service_exporter.config import Settings  # noqa: E402
 from openstack_service_exporter.reader import ReadContext, wall_clock_us  # noqa: E402
-from openstack_service_exporter.sources import ovn  # noqa: E402
+from openstack_service_exporter.sources import ovn, ovsdb  # noqa: E402
 from openstack_service_exporter.sources.ovsdb import Remote  # noqa: E402
 
 OTHER_CONFIG = {  # what ovn-controller 23.x writes, plus Neutron's cms options on a gateway
@@ -84,25 +84,74 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times) * 1000, result
 
 
+def ping_round(dbs: OvnDatabases, names: list[str], nb_cfg: int, batch: int = 50) -> None:
+    """What a ping of neutron-server leaves: NB_Global.nb_cfg raised, then every ovn-controller and
+    metadata agent echoing it (many small transactions, as many chassis write their own)."""
+    dbs.set_nb_cfg(nb_cfg)
+    stamp = int(time.time() * 1000)
+    for start in range(0, len(names), batch):
+        dbs.sb.transact(
+            [
+                {
+                    "op": "update",
+                    "table": "Chassis_Private",
+                    "where": [["name", "==", name]],
+                    "row": {"nb_cfg": nb_cfg, "nb_cfg_timestamp": stamp},
+                }
+                for name in names[start : start + batch]
+            ]
+            + [
+                {
+                    "op": "mutate",
+                    "table": "Chassis_Private",
+                    "where": [["name", "==", name]],
+                    "mutations": [
+                        ["external_ids", "delete", ["set", [ovn.METADATA_CFG]]],
+                        ["external_ids", "insert", ovsdb_map({ovn.METADATA_CFG: str(nb_cfg)})],
+                    ],
+                }
+                for name in names[start : start + batch]
+            ]
+        )
+
+
 def bench_ovn(base: pathlib.Path, n: int, repeat: int, ctx: ReadContext, idl: bool) -> dict:
     dbs = OvnDatabases(base / "ovn").start()
     try:
         dbs.set_nb_cfg(100)
-        dbs.set_chassis(chassis(n))
+        cloud = chassis(n)
+        dbs.set_chassis(cloud)
         config = ovn.OvnConfig(Remote((dbs.nb.tcp,)), Remote((dbs.sb.tcp,)))
-        read_ms, reading = timed(lambda: config.read(ctx, time.monotonic() + 30, 30), repeat)
-        assert reading.complete and len(reading.rows) == 2 * n, reading.databases
+
+        def read():
+            reading = config.read(ctx, time.monotonic() + 30, 30)
+            assert reading.complete and len(reading.rows) == 2 * n, reading.databases
+            return reading
+
+        first_ms, _ = timed(read, 1)  # the monitors start: connection and the whole tables
+        read_ms, reading = timed(read, repeat)  # nothing changed since: what most scrapes cost
         judge_ms, _ = timed(lambda: ovn.judge(reading.rows, wall_clock_us(), 75), repeat)
+        names = [c.name for c in cloud]
+        after_ping, monitor_cpu = [], []
+        for r in range(repeat):
+            cpu = sum(m.cpu_seconds() for m in ovsdb.monitors())
+            ping_round(dbs, names, 101 + r)
+            after_ping.append(timed(read, 1)[0])
+            monitor_cpu.append((sum(m.cpu_seconds() for m in ovsdb.monitors()) - cpu) * 1000)
+        assert {row.nb_cfg for row in read().rows} == {100 + repeat}
         out = {
             "agents": len(reading.rows),
+            "first_read_ms": first_ms,
             "read_ms": read_ms,
             "judge_ms": judge_ms,
-            "sb_ms": reading.databases[1].duration * 1000,
+            "read_after_ping_ms": statistics.median(after_ping),
+            "monitor_cpu_per_ping_ms": statistics.median(monitor_cpu),
         }
         if idl:
             out.update(idl_first_read(dbs.sb.tcp))
         return out
     finally:
+        ovsdb.close_all()
         dbs.stop()
 
 
