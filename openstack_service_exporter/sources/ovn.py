@@ -2,11 +2,16 @@
 neutron-ovn-agent, which neutron-server builds from OVN's databases instead of its `agents` table.
 This module is called by the Neutron source when [ml2] mechanism_drivers names `ovn`.
 
-Read at each scrape (one connection per database, closed after it: see openstack_service_exporter/ovsdb.py), from the
-databases neutron-server itself reads ([ovn] ovn_nb_connection and ovn_sb_connection of ml2_conf.ini):
+Read from the databases neutron-server itself reads ([ovn] ovn_nb_connection and ovn_sb_connection
+of ml2_conf.ini), through a maintained monitor per database (openstack_service_exporter/sources/ovsdb.py;
+why a monitor rather than a one-shot read per scrape: its docstring and bench/RESULTS.md, "ML2/OVN:
+5,000 chassis beside 5,000 SQL agents"); each scrape waits until its monitor has every change
+committed before the scrape began, or says the database is down:
     northbound  NB_Global: nb_cfg (neutron-server's pings) and external_ids (when it last pinged)
     southbound  Chassis_Private: name, chassis, nb_cfg, nb_cfg_timestamp, external_ids
-                Chassis: name, hostname, other_config
+                Chassis: hostname, other_config
+What the rule needs of each row is made once per change of the row (chassis_of, private_of), and the
+agents once per change of the tables.
 
 Neutron's rule (neutron 29.0.0, neutron/plugins/ml2/drivers/ovn/agent/neutron_agent.py):
   - agents (AgentCache.populate): each Chassis_Private that points to a Chassis gives an
