@@ -242,4 +242,5 @@ def run_demo(settings: Settings, args) -> int:
         return run_serve(settings)
     finally:
         simulator.stop()
+        cloud.stop()
         shutil.rmtree(cloud.directory, ignore_errors=True)
