@@ -4,12 +4,16 @@
 
 OVN: a private northbound and southbound ovsdb-server (tests/ovsdb_server.py) with N chassis as
 ovn-controller leaves them (other_config as OVN 23+ writes it, a metadata agent on each), read with
-openstack_service_exporter.sources.ovn (one connection per database per reading) and judged. SQL: a private MariaDB
+openstack_service_exporter.sources.ovn (a monitor per database, kept between readings) and judged: the
+first reading (the monitors start), readings with nothing changed, and the reading after each ping
+round (NB_Global.nb_cfg raised, then every chassis and metadata agent echoing it, in transactions of 50
+chassis), with the monitors' own CPU time for that round. SQL: a private MariaDB
 (tests/mariadb.py) with N rows in Neutron's `agents` table (its schema file; that half is skipped when
 the file is absent), read with the core's read_table and judged by Neutron's inclusive rule.
---idl also times what a maintained monitor would start with: the `ovs` IDL's first full read of the
-same chassis (its JSON parser is pure Python without a libopenvswitch build), and its cache read.
-Prints the median of --repeat readings of each, in milliseconds.
+--idl also times the `ovs` library's own IDL on the same chassis: its first full read (its JSON parser
+is pure Python without a libopenvswitch build) and its cache read.
+Prints the median of --repeat readings of each, in milliseconds, and whether a scrape of the chassis
+(read and rule) costs no more than one of the SQL agents.
 """
 
 from __future__ import annotations
@@ -277,13 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ovn-") as folder:
             base = pathlib.Path(folder)
-            print("ovn:", bench_ovn(base, args.chassis, args.repeat, ctx, args.idl), flush=True)
-            if args.neutron_schema.exists():
-                print("sql:", bench_sql(base, args.chassis, args.repeat, args.neutron_schema, ctx), flush=True)
-            else:
+            found = bench_ovn(base, args.chassis, args.repeat, ctx, args.idl)
+            print("ovn:", found, flush=True)
+            if not args.neutron_schema.exists():
                 print(f"sql: skipped, {args.neutron_schema} is absent (Neutron's agents table comes with its source)")
+                return 0
+            sql = bench_sql(base, args.chassis, args.repeat, args.neutron_schema, ctx)
+            print("sql:", sql, flush=True)
     finally:
         ctx.close()
+    scrape_sql = sql["read_ms"] + sql["judge_ms"]
+    for what, read in (("nothing changed", "read_ms"), ("after a ping round", "read_after_ping_ms")):
+        scrape_ovn = found[read] + found["judge_ms"]
+        verdict = "met" if scrape_ovn <= scrape_sql else "NOT met"
+        print(f"scrape (read + rule), {what}: OVN {scrape_ovn:.1f} ms, SQL {scrape_sql:.1f} ms: {verdict}")
     return 0
 
 

@@ -167,7 +167,7 @@ class Private(NamedTuple):
     chassis: str | None  # the uuid of its Chassis
     nb_cfg: int
     beat: int  # nb_cfg_timestamp, µs
-    agent: tuple[str, str, int | None] | None  # a metadata or neutron-ovn agent: type, id, nb_cfg
+    agent: tuple[str, str, int | None] | None  # a metadata or neutron-ovn agent: id, type, nb_cfg
 
 
 def private_of(row: dict[str, Any]) -> Private:
@@ -179,7 +179,7 @@ def private_of(row: dict[str, Any]) -> Private:
         (METADATA, METADATA_ID, METADATA_CFG),
     ):
         if ids.get(id_key):
-            agent = (kind, ids[id_key], _int(ids.get(cfg_key, 0)))
+            agent = (ids[id_key], kind, _int(ids.get(cfg_key, 0)))
             break
     return Private(
         row["name"], uuid_of(refs[0]) if refs else None, row["nb_cfg"], row["nb_cfg_timestamp"] * 1000, agent
@@ -211,27 +211,11 @@ def agents_of(nb_cfg: int, privates: Iterable[Private], chassis: dict[str, Chass
         if found is None:
             orphaned += 1
             continue
-        name, beat = private.name, private.beat
         hostname, controller, zone = found
-        agents.append(
-            OvnAgentRow(
-                name,
-                controller,
-                BINARIES[controller],
-                "n/a",
-                hostname,
-                zone,
-                True,
-                None,
-                None,
-                beat,
-                name,
-                private.nb_cfg,
-                nb_cfg,
-            )
-        )
+        own: list[tuple[str, str, int | None]] = [(private.name, controller, private.nb_cfg)]
         if private.agent:
-            kind, agent_id, agent_cfg = private.agent
+            own.append(private.agent)
+        for agent_id, kind, agent_cfg in own:
             agents.append(
                 OvnAgentRow(
                     agent_id,
@@ -243,8 +227,8 @@ def agents_of(nb_cfg: int, privates: Iterable[Private], chassis: dict[str, Chass
                     True,
                     None,
                     None,
-                    beat,
-                    name,
+                    private.beat,
+                    private.name,
                     agent_cfg,
                     nb_cfg,
                 )
