@@ -314,9 +314,10 @@ def test_a_monitor_no_reading_asks_for_ends(tmp_path, ctx, monkeypatch):
         mine = [m for m in ovsdb.monitors() if m.remote in (cfg.nb, cfg.sb)]
         assert len(mine) == 2 and not any(m.closed for m in mine)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(m.closed for m in mine):
+        while time.monotonic() < deadline and set(mine) & set(ovsdb.monitors()):
             time.sleep(0.1)
-        assert all(m.closed for m in mine)
+        assert all(m.closed for m in mine) and not set(mine) & set(ovsdb.monitors())
         assert read(ctx, cfg).complete  # a new monitor
+        assert len([m for m in ovsdb.monitors() if m.remote in (cfg.nb, cfg.sb)]) == 2
     finally:
         dbs.stop()

@@ -266,6 +266,7 @@ class Monitor:
                 os.close(self._wake_r)
                 os.close(self._wake_w)
                 self._wake_w = -1
+            _forget(self)
 
     def _sleep(self, seconds: float) -> None:
         """Waits `seconds`, or less when a reading asks (it wants a connection attempt now)."""
@@ -380,6 +381,13 @@ class _Closed(Exception):
 
 _MONITORS: dict[tuple[Remote, str, tuple[Select, ...]], Monitor] = {}
 _MONITORS_LOCK = threading.Lock()
+
+
+def _forget(monitor: Monitor) -> None:
+    with _MONITORS_LOCK:
+        key = (monitor.remote, monitor.database, monitor.selects)
+        if _MONITORS.get(key) is monitor:
+            del _MONITORS[key]
 
 
 def available() -> bool:
