@@ -15,13 +15,15 @@ Freshness is not left to the monitor: each reading sends an `echo` on the monito
 waits for its reply by the reading's deadline. ovsdb-server sends a session's pending updates before it
 reads its next request (ovsdb/jsonrpc-server.c, ovsdb_jsonrpc_session_run), so once the reply is in,
 every change committed before the reading began has been applied: the copy is as fresh as a one-shot
-read. A lost connection is tried again at once; a connection that cannot be made, or an echo not
-answered by the deadline, makes that reading fail (the database is down), never an older answer.
+read. A lost connection is made anew within RETRY[0] seconds (at once when a reading asks meanwhile), and
+then with growing waits while it fails; a connection that cannot be made, or an echo not answered by
+the deadline, makes that reading fail (the database is down), never an older answer. An echo still
+unanswered after STALL seconds ends the connection, so a silent peer is not waited on for ever.
 A monitor no reading asked for in IDLE seconds closes its connection and ends its thread.
 
 The messages are decoded by the standard library's json: the `ovs` package's own parser is written in
 Python (its C parser comes only with a build against libopenvswitch) and takes seconds on the first
-reply of a few megabytes, where json takes milliseconds.
+reply of a few megabytes, several times what json takes.
 """
 
 from __future__ import annotations
