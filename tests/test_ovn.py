@@ -321,3 +321,22 @@ def test_a_monitor_no_reading_asks_for_ends(tmp_path, ctx, monkeypatch):
         assert len([m for m in ovsdb.monitors() if m.remote in (cfg.nb, cfg.sb)]) == 2
     finally:
         dbs.stop()
+
+
+def test_a_silent_connection_is_made_anew(tmp_path, ctx, monkeypatch):
+    """An echo unanswered for STALL seconds ends the monitor's connection; the new one, unanswered
+    too, tells the waiting reading why; once the server answers again, so does the reading."""
+    monkeypatch.setattr(ovsdb, "STALL", 1.0)
+    dbs = OvnDatabases(tmp_path).start()
+    try:
+        cfg = config(dbs)
+        assert read(ctx, cfg).complete
+        dbs.sb.pause()
+        started = time.monotonic()
+        nb, sb = read(ctx, cfg, budget=10.0).databases
+        assert nb.up and not sb.up and "no answer for 1s" in sb.error
+        assert time.monotonic() - started < 8
+        dbs.sb.resume()
+        assert read(ctx, cfg).complete
+    finally:
+        dbs.stop()
