@@ -12,7 +12,7 @@ once per connection and then only for the rows that change (bench/RESULTS.md, "M
 beside 5,000 SQL agents").
 
 Freshness is not left to the monitor: each reading sends an `echo` on the monitor's connection and
-waits for its reply by the reading's deadline. ovsdb-server sends a session's pending updates before it
+waits for its reply by the reading's deadline. ovsdb-server sends a connection's pending updates before it
 reads its next request (ovsdb/jsonrpc-server.c, ovsdb_jsonrpc_session_run), so once the reply is in,
 every change committed before the reading began has been applied: the copy is as fresh as a one-shot
 read. A lost connection is made anew within RETRY[0] seconds (at once when a reading asks meanwhile), and
@@ -251,7 +251,7 @@ class Monitor:
                 with self._cond:
                     if self._idle():
                         return
-                established, error = self._session()
+                established, error = self._connection()
                 with self._cond:
                     self._error = error
                     if not established:  # readings waiting are told; a lost connection is tried again first
@@ -285,7 +285,7 @@ class Monitor:
         except BlockingIOError:
             pass
 
-    def _session(self) -> tuple[bool, str]:
+    def _connection(self) -> tuple[bool, str]:
         """One connection, until it ends: whether the tables came on it, and why it ended."""
         errors = []
         for connection in self.remote.connections:
