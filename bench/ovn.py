@@ -4,12 +4,16 @@
 
 OVN: a private northbound and southbound ovsdb-server (tests/ovsdb_server.py) with N chassis as
 ovn-controller leaves them (other_config as OVN 23+ writes it, a metadata agent on each), read with
-openstack_service_exporter.sources.ovn (one connection per database per reading) and judged. SQL: a private MariaDB
+openstack_service_exporter.sources.ovn (a monitor per database, kept between readings) and judged: the
+first reading (the monitors start), readings with nothing changed, and the reading after each ping
+round (NB_Global.nb_cfg raised, then every chassis and metadata agent echoing it, in transactions of 50
+chassis), with the monitors' own CPU time for that round. SQL: a private MariaDB
 (tests/mariadb.py) with N rows in Neutron's `agents` table (its schema file; that half is skipped when
 the file is absent), read with the core's read_table and judged by Neutron's inclusive rule.
---idl also times what a maintained monitor would start with: the `ovs` IDL's first full read of the
-same chassis (its JSON parser is pure Python without a libopenvswitch build), and its cache read.
-Prints the median of --repeat readings of each, in milliseconds.
+--idl also times the `ovs` library's own IDL on the same chassis: its first full read (its JSON parser
+is pure Python without a libopenvswitch build) and its cache read.
+Prints the median of --repeat readings of each, in milliseconds, and whether a scrape of the chassis
+(read and rule) costs no more than one of the SQL agents.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ import uuid
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from ovsdb_server import Chassis, OvnDatabases  # noqa: E402
+from ovsdb_server import Chassis, OvnDatabases, ovsdb_map  # noqa: E402
 
 from openstack_service_exporter.config import Settings  # noqa: E402
 from openstack_service_exporter.reader import ReadContext, wall_clock_us  # noqa: E402
-from openstack_service_exporter.sources import ovn  # noqa: E402
+from openstack_service_exporter.sources import ovn, ovsdb  # noqa: E402
 from openstack_service_exporter.sources.ovsdb import Remote  # noqa: E402
 
 OTHER_CONFIG = {  # what ovn-controller 23.x writes, plus Neutron's cms options on a gateway
@@ -84,25 +88,74 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times) * 1000, result
 
 
+def ping_round(dbs: OvnDatabases, names: list[str], nb_cfg: int, batch: int = 50) -> None:
+    """What a ping of neutron-server leaves: NB_Global.nb_cfg raised, then every ovn-controller and
+    metadata agent echoing it (many small transactions, as many chassis write their own)."""
+    dbs.set_nb_cfg(nb_cfg)
+    stamp = int(time.time() * 1000)
+    for start in range(0, len(names), batch):
+        dbs.sb.transact(
+            [
+                {
+                    "op": "update",
+                    "table": "Chassis_Private",
+                    "where": [["name", "==", name]],
+                    "row": {"nb_cfg": nb_cfg, "nb_cfg_timestamp": stamp},
+                }
+                for name in names[start : start + batch]
+            ]
+            + [
+                {
+                    "op": "mutate",
+                    "table": "Chassis_Private",
+                    "where": [["name", "==", name]],
+                    "mutations": [
+                        ["external_ids", "delete", ["set", [ovn.METADATA_CFG]]],
+                        ["external_ids", "insert", ovsdb_map({ovn.METADATA_CFG: str(nb_cfg)})],
+                    ],
+                }
+                for name in names[start : start + batch]
+            ]
+        )
+
+
 def bench_ovn(base: pathlib.Path, n: int, repeat: int, ctx: ReadContext, idl: bool) -> dict:
     dbs = OvnDatabases(base / "ovn").start()
     try:
         dbs.set_nb_cfg(100)
-        dbs.set_chassis(chassis(n))
+        cloud = chassis(n)
+        dbs.set_chassis(cloud)
         config = ovn.OvnConfig(Remote((dbs.nb.tcp,)), Remote((dbs.sb.tcp,)))
-        read_ms, reading = timed(lambda: config.read(ctx, time.monotonic() + 30, 30), repeat)
-        assert reading.complete and len(reading.rows) == 2 * n, reading.databases
+
+        def read():
+            reading = config.read(ctx, time.monotonic() + 30, 30)
+            assert reading.complete and len(reading.rows) == 2 * n, reading.databases
+            return reading
+
+        first_ms, _ = timed(read, 1)  # the monitors start: connection and the whole tables
+        read_ms, reading = timed(read, repeat)  # nothing changed since: what most scrapes cost
         judge_ms, _ = timed(lambda: ovn.judge(reading.rows, wall_clock_us(), 75), repeat)
+        names = [c.name for c in cloud]
+        after_ping, monitor_cpu = [], []
+        for r in range(repeat):
+            cpu = sum(m.cpu_seconds() for m in ovsdb.monitors())
+            ping_round(dbs, names, 101 + r)
+            after_ping.append(timed(read, 1)[0])
+            monitor_cpu.append((sum(m.cpu_seconds() for m in ovsdb.monitors()) - cpu) * 1000)
+        assert {row.nb_cfg for row in read().rows} == {100 + repeat}
         out = {
             "agents": len(reading.rows),
+            "first_read_ms": first_ms,
             "read_ms": read_ms,
             "judge_ms": judge_ms,
-            "sb_ms": reading.databases[1].duration * 1000,
+            "read_after_ping_ms": statistics.median(after_ping),
+            "monitor_cpu_per_ping_ms": statistics.median(monitor_cpu),
         }
         if idl:
             out.update(idl_first_read(dbs.sb.tcp))
         return out
     finally:
+        ovsdb.close_all()
         dbs.stop()
 
 
@@ -228,13 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ovn-") as folder:
             base = pathlib.Path(folder)
-            print("ovn:", bench_ovn(base, args.chassis, args.repeat, ctx, args.idl), flush=True)
-            if args.neutron_schema.exists():
-                print("sql:", bench_sql(base, args.chassis, args.repeat, args.neutron_schema, ctx), flush=True)
-            else:
+            found = bench_ovn(base, args.chassis, args.repeat, ctx, args.idl)
+            print("ovn:", found, flush=True)
+            if not args.neutron_schema.exists():
                 print(f"sql: skipped, {args.neutron_schema} is absent (Neutron's agents table comes with its source)")
+                return 0
+            sql = bench_sql(base, args.chassis, args.repeat, args.neutron_schema, ctx)
+            print("sql:", sql, flush=True)
     finally:
         ctx.close()
+    scrape_sql = sql["read_ms"] + sql["judge_ms"]
+    for what, read in (("nothing changed", "read_ms"), ("after a ping round", "read_after_ping_ms")):
+        scrape_ovn = found[read] + found["judge_ms"]
+        verdict = "met" if scrape_ovn <= scrape_sql else "NOT met"
+        print(f"scrape (read + rule), {what}: OVN {scrape_ovn:.1f} ms, SQL {scrape_sql:.1f} ms: {verdict}")
     return 0
 
 

@@ -250,4 +250,5 @@ def run_demo(settings: Settings, args: Any) -> int:
         return run_serve(settings)
     finally:
         simulator.stop()
+        cloud.stop()
         shutil.rmtree(cloud.directory, ignore_errors=True)

@@ -17,6 +17,8 @@ Scenario, repeating every `period` seconds:
          net-02 administratively down (and alive)
   Ironic bm-cond-01 and bm-cond-02 in conductor group rack-a; bm-cond-02 dead in the second half of each
          period; bm-cond-03 stopped cleanly (offline)
+  ML2/OVN  when OVN's ovsdb-server is installed: a gateway chassis and compute chassis with metadata
+         agents in OVN's own databases (demo_ovn.py); else one line says that part is off
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ import threading
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
+from . import demo_ovn
+from .ovn_servers import OvnDatabases
 from .sources.cinder import CinderConfig
 from .sources.ironic import IronicConfig
 from .sources.neutron import NeutronConfig
@@ -195,6 +200,12 @@ class DemoCloud:
     ironic_url: str
     period: float
     report_interval: float
+    ovn: OvnDatabases | None = None  # ML2/OVN's databases, when OVN's server is installed
+
+    def stop(self) -> None:
+        """Stops the servers the demo started (its SQLite files need none)."""
+        if self.ovn is not None:
+            self.ovn.stop()
 
     def engines(self) -> dict[str, sa.Engine]:
         """Nova's cells, then "cinder", "neutron" and "ironic"."""
@@ -242,7 +253,7 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
             conn.execute(AGGREGATE_HOSTS.insert(), [{"aggregate_id": agg_id, "host": h} for h in hosts])
     api.dispose()
 
-    def service(host, binary, topic, **extra):
+    def service(host: str, binary: str, topic: str | None, **extra: Any) -> dict[str, Any]:
         # Every row names every column: a multi-row INSERT takes its column list from the first row.
         row = {
             "host": host,
@@ -291,11 +302,19 @@ def build(directory: str | None = None, period: float = 60.0, report_interval: f
     build_neutron(urls["neutron"], now)
     build_ironic(urls["ironic"], now)
     return DemoCloud(
-        directory, api_url, cell_urls, urls["cinder"], urls["neutron"], urls["ironic"], period, report_interval
+        directory,
+        api_url,
+        cell_urls,
+        urls["cinder"],
+        urls["neutron"],
+        urls["ironic"],
+        period,
+        report_interval,
+        demo_ovn.start(directory),
     )
 
 
-def _fill(url: str, metadata: sa.MetaData, table: sa.Table, rows: list[dict]) -> None:
+def _fill(url: str, metadata: sa.MetaData, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     engine = sa.create_engine(url)
     metadata.create_all(engine)
     with engine.begin() as conn:
@@ -304,7 +323,9 @@ def _fill(url: str, metadata: sa.MetaData, table: sa.Table, rows: list[dict]) ->
 
 
 def build_neutron(url: str, now: datetime.datetime) -> None:
-    def agent(host, agent_type, binary, topic, zone=None, **extra):
+    def agent(
+        host: str, agent_type: str, binary: str, topic: str, zone: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         row = {
             "id": str(uuidlib.uuid4()),
             "agent_type": agent_type,
@@ -340,7 +361,7 @@ def build_neutron(url: str, now: datetime.datetime) -> None:
 
 
 def build_ironic(url: str, now: datetime.datetime) -> None:
-    def conductor(hostname, group, **extra):
+    def conductor(hostname: str, group: str, **extra: Any) -> dict[str, Any]:
         row = {
             "hostname": hostname,
             "drivers": '["ipmi", "redfish"]',
@@ -366,7 +387,7 @@ def build_ironic(url: str, now: datetime.datetime) -> None:
 
 
 def build_cinder(url: str, now: datetime.datetime) -> None:
-    def service(host, binary, **extra):
+    def service(host: str, binary: str, **extra: Any) -> dict[str, Any]:
         row = {
             "host": host,
             "binary": binary,
@@ -405,7 +426,9 @@ def build_cinder(url: str, now: datetime.datetime) -> None:
     engine.dispose()
 
 
-def sources(cloud: DemoCloud, down_time: int, report_interval: int) -> tuple:
+def sources(
+    cloud: DemoCloud, down_time: int, report_interval: int
+) -> tuple[NovaConfig, CinderConfig, NeutronConfig, IronicConfig]:
     """The demo cloud's projects, configured as the exporter would configure them from their files."""
     return (
         NovaConfig(
@@ -415,14 +438,19 @@ def sources(cloud: DemoCloud, down_time: int, report_interval: int) -> tuple:
             api_database_connection=cloud.api_url,
         ),
         CinderConfig(cloud.cinder_url, service_down_time=down_time),
-        NeutronConfig(cloud.neutron_url, agent_down_time=down_time),
+        NeutronConfig(
+            cloud.neutron_url,
+            agent_down_time=down_time,
+            mechanism_drivers=("openvswitch", "ovn") if cloud.ovn else (),
+            ovn_databases=demo_ovn.remotes(cloud.ovn) if cloud.ovn else None,
+        ),
         IronicConfig(cloud.ironic_url, heartbeat_timeout=down_time),
     )
 
 
 def is_dead(host: str, elapsed: float, period: float) -> bool:
     first_half = (elapsed % period) < period / 2
-    return (host == DEAD_FIRST_HALF and first_half) or (
+    return (host in (DEAD_FIRST_HALF, demo_ovn.DYING) and first_half) or (
         host in (DEAD_SECOND_HALF, DEAD_BACKEND, DEAD_CONDUCTOR) and not first_half
     )
 
@@ -491,9 +519,12 @@ class Simulator:
         engines = self.cloud.engines()
         started = time.monotonic()
         last_state: dict[str, bool] = {}
+        nb_cfg = demo_ovn.FIRST_NB_CFG
+        hosts = [DEAD_FIRST_HALF, DEAD_SECOND_HALF, DEAD_BACKEND, DEAD_CONDUCTOR]
+        hosts += [demo_ovn.DYING] if self.cloud.ovn else []
         while not self._stop.is_set():
             elapsed = time.monotonic() - started
-            for host in (DEAD_FIRST_HALF, DEAD_SECOND_HALF, DEAD_BACKEND, DEAD_CONDUCTOR):
+            for host in hosts:
                 dead = is_dead(host, elapsed, self.cloud.period)
                 if last_state.get(host) != dead:
                     LOG.info("demo: %s %s heart-beating", host, "stops" if dead else "starts")
@@ -502,6 +533,13 @@ class Simulator:
                 beat_once(self.cloud, engines, elapsed)
             except sa.exc.OperationalError as exc:  # e.g. "database is locked" under a long read
                 LOG.warning("demo: heartbeat round skipped: %s", exc.orig)
+            if self.cloud.ovn:
+                nb_cfg += 1
+                dying = {demo_ovn.DYING} if is_dead(demo_ovn.DYING, elapsed, self.cloud.period) else set()
+                try:
+                    demo_ovn.beat(self.cloud.ovn, nb_cfg, dying)
+                except (OSError, RuntimeError) as exc:
+                    LOG.warning("demo: OVN heartbeat round skipped: %s", exc)
             self._stop.wait(self.cloud.report_interval)
         for engine in engines.values():
             engine.dispose()

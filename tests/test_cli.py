@@ -197,6 +197,52 @@ def test_demo_shows_services_going_down_and_up():
     assert code == 0, err
 
 
+def test_demo_with_ovn_serves_the_ovn_agents_from_ovn_databases():
+    """With OVN's server installed the demo runs ML2/OVN's agents in private OVN databases: a gateway
+    with its zones, a metadata agent down with its dead controller, a controller that dies and returns."""
+    from ovsdb_server import ensure_installed
+
+    ensure_installed()
+    port = free_port()
+    args = ["--exporter-listen_address", f"127.0.0.1:{port}", "demo", "--period", "8", "--report-interval", "0.5"]
+    proc = start_exporter([*args, "--service-down-time", "2"], port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        got = samples(scrape(base))
+        up = {
+            (labels["binary"], labels["host"], labels["zone"]): value
+            for labels, value in ((dict(k[1]), v) for k, v in got.items() if k[0] == "service_up")
+            if labels["project"] == "neutron" and labels["host"].startswith("ovn-")
+        }
+        assert {key: up[key] for key in up if key[1] != "ovn-cmp-01"} == {
+            ("ovn-controller", "ovn-gw-01", "az1,az2"): 1.0,
+            ("ovn-controller", "ovn-cmp-02", ""): 1.0,  # one ping behind: alive
+            ("neutron-ovn-metadata-agent", "ovn-cmp-02", ""): 1.0,
+            ("ovn-controller", "ovn-cmp-03", ""): 0.0,
+            ("neutron-ovn-metadata-agent", "ovn-cmp-03", ""): 0.0,  # it beats, its controller does not
+        }
+        assert {key[0] for key in up if key[1] == "ovn-cmp-01"} == {"ovn-controller", "neutron-ovn-metadata-agent"}
+        types = {
+            dict(k[1])["host"]: dict(k[1])["agent_type"]
+            for k in got
+            if k[0] == "service_info" and dict(k[1])["host"] == "ovn-gw-01"
+        }
+        assert types == {"ovn-gw-01": "OVN Controller Gateway agent"}
+        for cell in ("(ovn_nb)", "(ovn_sb)"):
+            assert got[("service_exporter_database_up", frozenset({("project", "neutron"), ("cell", cell)}))] == 1.0
+        assert got[("service_exporter_source_partial", frozenset({("project", "neutron"), ("reason", "ovn")}))] == 0.0
+        seen = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and seen != {0.0, 1.0}:
+            time.sleep(0.5)
+            seen.add(series(scrape(base), "service_up")[("", "neutron-ovn-metadata-agent", "ovn-cmp-01")])
+        assert seen == {0.0, 1.0}, "ovn-cmp-01's agents never went down and came back"
+    finally:
+        code, _, err = stop_exporter(proc)
+    assert code == 0, err
+    assert "OVN's databases" in err and "the OVN part of the demo is off" not in err
+
+
 BAD_INPUTS = [
     (["--config-file", "/nonexistent/nova.conf", "list"], "nova.conf"),
     (["list"], "nothing to read"),

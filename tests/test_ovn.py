@@ -13,7 +13,7 @@ from prometheus_client.core import CollectorRegistry
 from openstack_service_exporter.config import ConfigError, Settings, read_project_files
 from openstack_service_exporter.reader import ReadContext, wall_clock_us
 from openstack_service_exporter.snapshot import DatabaseHealth
-from openstack_service_exporter.sources import ovn
+from openstack_service_exporter.sources import ovn, ovsdb
 from openstack_service_exporter.sources.ovsdb import Remote
 
 NOW_MS = 1_767_225_600_000  # the frozen instant of the rule's tests, ms
@@ -272,3 +272,71 @@ def test_health_families_and_record(dbs, ctx):
     assert 'x_service_exporter_ovn_orphaned_chassis{project="neutron"} 1.0' in text
     assert ovn.record(reading.rows[0]) == {"chassis": "c", "nb_cfg": 42, "nb_global_nb_cfg": 42}
     assert ovn.missing_library() is None
+
+
+def test_monitor_sees_each_change_at_once_and_comes_back_after_a_restart(tmp_path, ctx):
+    """A reading waits for every change committed before it (rows modified, added, removed); a
+    stopped server is down at once, not an old answer; started again, the monitor reconnects."""
+    dbs = OvnDatabases(tmp_path).start()
+    try:
+        dbs.set_nb_cfg(5)
+        dbs.set_chassis([Chassis("a", "h1", 5, NOW_MS), Chassis("b", "h2", 5, NOW_MS)])
+        cfg = config(dbs, "unix")
+        assert [(r.id, r.nb_cfg) for r in read(ctx, cfg).rows] == [("a", 5), ("b", 5)]
+        for nb_cfg in (6, 7, 8):
+            dbs.set_nb_cfg(nb_cfg)
+            set_private(dbs, "a", nb_cfg=nb_cfg)
+            reading = read(ctx, cfg)
+            assert reading.nb_cfg == nb_cfg and [(r.id, r.nb_cfg) for r in reading.rows] == [("a", nb_cfg), ("b", 5)]
+        dbs.sb.transact([{"op": "delete", "table": "Chassis_Private", "where": [["name", "==", "b"]]}])
+        assert [r.id for r in read(ctx, cfg).rows] == ["a"]
+        dbs.sb.stop()
+        nb, sb = read_within_budget(ctx, cfg)
+        assert nb.up and not sb.up and sb.error
+        dbs.sb.start()
+        set_private(dbs, "a", nb_cfg=9)
+        reading = read(ctx, cfg)
+        assert reading.complete and [(r.id, r.nb_cfg) for r in reading.rows] == [("a", 9)]
+    finally:
+        dbs.stop()
+
+
+def set_private(dbs, name: str, **row) -> None:
+    dbs.sb.transact([{"op": "update", "table": "Chassis_Private", "where": [["name", "==", name]], "row": row}])
+
+
+def test_a_monitor_no_reading_asks_for_ends(tmp_path, ctx, monkeypatch):
+    monkeypatch.setattr(ovsdb, "IDLE", 0.5)
+    dbs = OvnDatabases(tmp_path).start()
+    try:
+        cfg = config(dbs)
+        assert read(ctx, cfg).complete
+        mine = [m for m in ovsdb.monitors() if m.remote in (cfg.nb, cfg.sb)]
+        assert len(mine) == 2 and not any(m.closed for m in mine)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(mine) & set(ovsdb.monitors()):
+            time.sleep(0.1)
+        assert all(m.closed for m in mine) and not set(mine) & set(ovsdb.monitors())
+        assert read(ctx, cfg).complete  # a new monitor
+        assert len([m for m in ovsdb.monitors() if m.remote in (cfg.nb, cfg.sb)]) == 2
+    finally:
+        dbs.stop()
+
+
+def test_a_silent_connection_is_made_anew(tmp_path, ctx, monkeypatch):
+    """An echo unanswered for STALL seconds ends the monitor's connection; the new one, unanswered
+    too, tells the waiting reading why; once the server answers again, so does the reading."""
+    monkeypatch.setattr(ovsdb, "STALL", 1.0)
+    dbs = OvnDatabases(tmp_path).start()
+    try:
+        cfg = config(dbs)
+        assert read(ctx, cfg).complete
+        dbs.sb.pause()
+        started = time.monotonic()
+        nb, sb = read(ctx, cfg, budget=10.0).databases
+        assert nb.up and not sb.up and "no answer for 1s" in sb.error
+        assert time.monotonic() - started < 8
+        dbs.sb.resume()
+        assert read(ctx, cfg).complete
+    finally:
+        dbs.stop()

@@ -2,11 +2,16 @@
 neutron-ovn-agent, which neutron-server builds from OVN's databases instead of its `agents` table.
 This module is called by the Neutron source when [ml2] mechanism_drivers names `ovn`.
 
-Read at each scrape (one connection per database, closed after it: see openstack_service_exporter/ovsdb.py), from the
-databases neutron-server itself reads ([ovn] ovn_nb_connection and ovn_sb_connection of ml2_conf.ini):
+Read from the databases neutron-server itself reads ([ovn] ovn_nb_connection and ovn_sb_connection
+of ml2_conf.ini), through a maintained monitor per database (openstack_service_exporter/sources/ovsdb.py;
+why a monitor rather than a one-shot read per scrape: its docstring and bench/RESULTS.md, "ML2/OVN:
+5,000 chassis beside 5,000 SQL agents"); each scrape waits until its monitor has every change
+committed before the scrape began, or says the database is down:
     northbound  NB_Global: nb_cfg (neutron-server's pings) and external_ids (when it last pinged)
     southbound  Chassis_Private: name, chassis, nb_cfg, nb_cfg_timestamp, external_ids
-                Chassis: name, hostname, other_config
+                Chassis: hostname, other_config
+What the rule needs of each row is made once per change of the row (chassis_of, private_of), and the
+agents once per change of the tables.
 
 Neutron's rule (neutron 29.0.0, neutron/plugins/ml2/drivers/ovn/agent/neutron_agent.py):
   - agents (AgentCache.populate): each Chassis_Private that points to a Chassis gives an
@@ -45,7 +50,8 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from oslo_config import cfg, types
 from prometheus_client.core import GaugeMetricFamily
@@ -55,7 +61,7 @@ from ..reader import ReadContext
 from ..snapshot import DatabaseHealth, describe
 from . import ovsdb
 from .base import MICROS, Judged
-from .ovsdb import Remote, Select, as_map, atom_set, select, uuid_of
+from .ovsdb import Remote, Select, Tables, as_map, atom_set, uuid_of
 
 PROJECT = "neutron"
 NB_CELL, SB_CELL = "(ovn_nb)", "(ovn_sb)"
@@ -101,12 +107,6 @@ NEUTRON_AGENT_ID, NEUTRON_AGENT_CFG = "neutron:ovn-neutron-agent-id", "neutron:o
 LIVENESS_CHECK = "neutron:liveness_check_at"
 CMS_OPTIONS, AS_GATEWAY, ZONES = "ovn-cms-options", "enable-chassis-as-gw", "availability-zones"
 
-NB_SELECTS = (Select("NB_Global", ("nb_cfg", "external_ids")),)
-SB_SELECTS = (
-    Select("Chassis_Private", ("name", "chassis", "nb_cfg", "nb_cfg_timestamp", "external_ids")),
-    Select("Chassis", ("name", "hostname", "other_config")),
-)
-
 
 class OvnAgentRow(NamedTuple):
     """One OVN agent as GET /v2.0/agents lists it. The first fields are the Neutron source's row's,
@@ -127,7 +127,7 @@ class OvnAgentRow(NamedTuple):
     nb_global_nb_cfg: int  # NB_Global.nb_cfg when read
 
 
-def cms_options(other_config: dict) -> list[str]:
+def cms_options(other_config: dict[str, Any]) -> list[str]:
     """neutron/common/ovn/utils.py, get_ovn_cms_options."""
     return [opt.strip() for opt in other_config.get(CMS_OPTIONS, "").split(",")]
 
@@ -140,71 +140,99 @@ def zones(options: list[str]) -> set[str]:
     return set()
 
 
-def _int(value) -> int | None:
+def _int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
         return None
 
 
-def agents_of(nb_cfg: int, private_rows: list[dict], chassis_rows: list[dict]) -> tuple[list[OvnAgentRow], int]:
+class Chassis(NamedTuple):
+    """What the rule needs of one Chassis row (made once per change of the row)."""
+
+    hostname: str
+    controller: str  # CONTROLLER or GATEWAY
+    zone: str  # the chassis' zones, sorted, joined with ","
+
+
+def chassis_of(row: dict[str, Any]) -> Chassis:
+    options = cms_options(as_map(row["other_config"]))
+    return Chassis(row["hostname"], GATEWAY if AS_GATEWAY in options else CONTROLLER, ",".join(sorted(zones(options))))
+
+
+class Private(NamedTuple):
+    """What the rule needs of one Chassis_Private row (made once per change of the row)."""
+
+    name: str
+    chassis: str | None  # the uuid of its Chassis
+    nb_cfg: int
+    beat: int  # nb_cfg_timestamp, µs
+    agent: tuple[str, str, int | None] | None  # a metadata or neutron-ovn agent: id, type, nb_cfg
+
+
+def private_of(row: dict[str, Any]) -> Private:
+    refs = atom_set(row["chassis"])
+    ids = as_map(row["external_ids"])
+    agent = None
+    for kind, id_key, cfg_key in (
+        (NEUTRON_AGENT, NEUTRON_AGENT_ID, NEUTRON_AGENT_CFG),
+        (METADATA, METADATA_ID, METADATA_CFG),
+    ):
+        if ids.get(id_key):
+            agent = (ids[id_key], kind, _int(ids.get(cfg_key, 0)))
+            break
+    return Private(
+        row["name"], uuid_of(refs[0]) if refs else None, row["nb_cfg"], row["nb_cfg_timestamp"] * 1000, agent
+    )
+
+
+def nb_global_of(row: dict[str, Any]) -> tuple[int, float | None]:
+    """NB_Global's nb_cfg and neutron-server's last ping."""
+    return row["nb_cfg"], _liveness(as_map(row["external_ids"]))
+
+
+NB_SELECTS = (Select("NB_Global", ("nb_cfg", "external_ids"), nb_global_of),)
+SB_SELECTS = (
+    Select("Chassis_Private", ("name", "chassis", "nb_cfg", "nb_cfg_timestamp", "external_ids"), private_of),
+    Select("Chassis", ("hostname", "other_config"), chassis_of),
+)
+
+
+_NAME = attrgetter("name")
+
+
+def agents_of(nb_cfg: int, privates: Iterable[Private], chassis: dict[str, Chassis]) -> tuple[list[OvnAgentRow], int]:
     """The agents neutron-server lists (AgentCache.populate), each controller followed by the
     agent of its chassis if any; and how many Chassis_Private rows are orphaned."""
-    chassis_by_uuid = {uuid_of(row["_uuid"]): row for row in chassis_rows}
     agents: list[OvnAgentRow] = []
     orphaned = 0
-    for private in sorted(private_rows, key=lambda row: row["name"]):
-        refs = atom_set(private["chassis"])
-        chassis = chassis_by_uuid.get(uuid_of(refs[0])) if refs else None
-        if chassis is None:
+    for private in sorted(privates, key=_NAME):
+        found = chassis.get(private.chassis) if private.chassis else None
+        if found is None:
             orphaned += 1
             continue
-        options = cms_options(as_map(chassis["other_config"]))
-        zone = ",".join(sorted(zones(options)))
-        beat = private["nb_cfg_timestamp"] * 1000
-        name, hostname = private["name"], chassis["hostname"]
-        controller = GATEWAY if AS_GATEWAY in options else CONTROLLER
-        agents.append(
-            OvnAgentRow(
-                name,
-                controller,
-                BINARIES[controller],
-                "n/a",
-                hostname,
-                zone,
-                True,
-                None,
-                None,
-                beat,
-                name,
-                private["nb_cfg"],
-                nb_cfg,
-            )
-        )
-        ids = as_map(private["external_ids"])
-        for kind, id_key, cfg_key in (
-            (NEUTRON_AGENT, NEUTRON_AGENT_ID, NEUTRON_AGENT_CFG),
-            (METADATA, METADATA_ID, METADATA_CFG),
-        ):
-            if ids.get(id_key):
-                agents.append(
-                    OvnAgentRow(
-                        ids[id_key],
-                        kind,
-                        BINARIES[kind],
-                        "n/a",
-                        hostname,
-                        zone,
-                        True,
-                        None,
-                        None,
-                        beat,
-                        name,
-                        _int(ids.get(cfg_key, 0)),
-                        nb_cfg,
-                    )
+        hostname, controller, zone = found
+        own: list[tuple[str, str, int | None]] = [(private.name, controller, private.nb_cfg)]
+        if private.agent:
+            own.append(private.agent)
+        for agent_id, kind, agent_cfg in own:
+            agents.append(
+                OvnAgentRow(
+                    agent_id,
+                    kind,
+                    BINARIES[kind],
+                    "n/a",
+                    hostname,
+                    zone,
+                    True,
+                    None,
+                    None,
+                    private.beat,
+                    private.name,
+                    agent_cfg,
+                    nb_cfg,
                 )
-                break
+            )
     return agents, orphaned
 
 
@@ -244,16 +272,19 @@ class OvnReading:
         return all(db.up for db in self.databases)
 
 
-def _read(remote: Remote, database: str, selects, deadline: float) -> tuple[float, list | Exception]:
+def _read(
+    remote: Remote, database: str, selects: tuple[Select, ...], deadline: float
+) -> tuple[float, Tables | Exception]:
     started = time.monotonic()
+    result: Tables | Exception
     try:
-        result = select(remote, database, selects, deadline)
+        result = ovsdb.read(remote, database, selects, deadline)
     except Exception as exc:  # failure is data: it becomes the database's health
         result = exc
     return time.monotonic() - started, result
 
 
-def _liveness(external_ids: dict) -> float | None:
+def _liveness(external_ids: dict[str, Any]) -> float | None:
     """neutron-server writes str(utcnow(with_timezone=True)) (CheckLivenessCommand)."""
     try:
         return datetime.datetime.fromisoformat(external_ids[LIVENESS_CHECK]).timestamp()
@@ -261,29 +292,39 @@ def _liveness(external_ids: dict) -> float | None:
         return None
 
 
+class _Built(NamedTuple):
+    """The agents made from the monitors' tables, kept while the tables are the same objects."""
+
+    nb: Tables
+    sb: Tables
+    rows: list[OvnAgentRow]
+    orphaned: int
+
+
+_BUILT: dict[tuple[Remote, Remote], _Built] = {}
+
+
 class PendingOvn:
     """The two databases being read on the reading context's pool."""
 
     def __init__(self, ctx: ReadContext, config: OvnConfig, deadline: float):
         self.started = time.monotonic()
+        self.key = (config.nb, config.sb)
         self.futures = {
             NB_CELL: ctx.submit(_read, config.nb, NB_DATABASE, NB_SELECTS, deadline),
             SB_CELL: ctx.submit(_read, config.sb, SB_DATABASE, SB_SELECTS, deadline),
         }
 
-    def _answer(self, cell: str, future: Future, budget: float) -> tuple[DatabaseHealth, list | None]:
+    def _answer(
+        self, cell: str, future: Future[tuple[float, Tables | Exception]], budget: float
+    ) -> tuple[DatabaseHealth, Tables | None]:
         lists = cell == SB_CELL  # the agents are the southbound's chassis; the northbound gives nb_cfg
-        if not future.done():
+        duration, result = future.result() if future.done() else (time.monotonic() - self.started, TimeoutError())
+        if isinstance(result, TimeoutError):
             future.cancel()
             return DatabaseHealth(
-                PROJECT,
-                cell,
-                False,
-                time.monotonic() - self.started,
-                f"no answer within {budget:g}s",
-                lists_services=lists,
+                PROJECT, cell, False, duration, f"no answer within {budget:g}s", lists_services=lists
             ), None
-        duration, result = future.result()
         if isinstance(result, Exception):
             return DatabaseHealth(PROJECT, cell, False, duration, describe(result), lists_services=lists), None
         return DatabaseHealth(PROJECT, cell, True, duration, lists_services=lists), result
@@ -291,16 +332,19 @@ class PendingOvn:
     def collect(self, deadline: float, budget: float) -> OvnReading:
         wait(self.futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         (nb, nb_rows), (sb, sb_rows) = (self._answer(c, f, budget) for c, f in self.futures.items())
-        if nb_rows is not None and not nb_rows[0]:
+        if nb_rows is not None and not nb_rows["NB_Global"]:
             nb, nb_rows = (
                 DatabaseHealth(PROJECT, NB_CELL, False, nb.duration, "NB_Global has no row", lists_services=False),
                 None,
             )
         if nb_rows is None or sb_rows is None:
             return OvnReading([nb, sb])
-        nb_global = nb_rows[0][0]
-        rows, orphaned = agents_of(nb_global["nb_cfg"], *sb_rows)
-        return OvnReading([nb, sb], rows, orphaned, nb_global["nb_cfg"], _liveness(as_map(nb_global["external_ids"])))
+        nb_cfg, liveness = next(iter(nb_rows["NB_Global"].values()))  # a root table of one row at most
+        built = _BUILT.get(self.key)
+        if built is None or built.nb is not nb_rows or built.sb is not sb_rows:  # the tables changed
+            rows, orphaned = agents_of(nb_cfg, sb_rows["Chassis_Private"].values(), sb_rows["Chassis"])
+            _BUILT[self.key] = built = _Built(nb_rows, sb_rows, rows, orphaned)
+        return OvnReading([nb, sb], built.rows, built.orphaned, nb_cfg, liveness)
 
 
 @dataclass(frozen=True)
@@ -323,7 +367,10 @@ def ovn_config(conf: cfg.ConfigOpts, where: str = "neutron") -> OvnConfig:
     Like neutron-server, an ssl: connection without its three files is a configuration error."""
     remotes = {}
     for db in ("nb", "sb"):
-        get = lambda name, db=db: getattr(conf.ovn, f"ovn_{db}_{name}")  # noqa: E731
+
+        def get(name: str, db: str = db) -> Any:
+            return getattr(conf.ovn, f"ovn_{db}_{name}")
+
         remote = Remote(tuple(get("connection")), get("private_key"), get("certificate"), get("ca_cert"))
         if not remote.connections:
             raise ConfigError(f"{where}: [ovn] ovn_{db}_connection is empty")
@@ -337,10 +384,10 @@ def ovn_config(conf: cfg.ConfigOpts, where: str = "neutron") -> OvnConfig:
 
 def missing_library() -> str | None:
     """Why OVN cannot be read in this installation (the optional extra [ovn] is missing), or None."""
-    return ovsdb.MISSING if ovsdb.ovs is None else None
+    return None if ovsdb.available() else ovsdb.MISSING
 
 
-def health_families(reading: OvnReading, prefix: str) -> Iterable:
+def health_families(reading: OvnReading, prefix: str) -> Iterable[GaugeMetricFamily]:
     """OVN's own health: neutron-server's pings and the orphaned Chassis_Private rows."""
     nb_cfg = GaugeMetricFamily(
         prefix + "service_ovn_nb_cfg",
@@ -362,13 +409,14 @@ def health_families(reading: OvnReading, prefix: str) -> Iterable:
         labels=["project"],
     )
     if reading.complete:
-        nb_cfg.add_metric([PROJECT], reading.nb_cfg)
+        if reading.nb_cfg is not None:
+            nb_cfg.add_metric([PROJECT], reading.nb_cfg)
         orphaned.add_metric([PROJECT], reading.orphaned)
         if reading.liveness_check is not None:
             pinged.add_metric([PROJECT], reading.liveness_check)
     return nb_cfg, pinged, orphaned
 
 
-def record(row: OvnAgentRow) -> dict:
+def record(row: OvnAgentRow) -> dict[str, Any]:
     """The fields of `list --format json` an OVN agent has beyond a Neutron agent's."""
     return {"chassis": row.chassis, "nb_cfg": row.nb_cfg, "nb_global_nb_cfg": row.nb_global_nb_cfg}
