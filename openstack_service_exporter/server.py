@@ -15,8 +15,8 @@ Each limit is checked on the connection, before aiohttp parses a request or the 
 
 After a burst of connections (BURST or more open at once) falls back to a quarter of its height, the
 heap's free memory goes back to the system (glibc's malloc_trim): what a scrape allocated while a
-burst's buffers were interleaved with it is free but kept by the allocator, 13 MB after 1,200 idle
-connections and a 40,000-service scrape, 35 MB after 20 stalled readers (bench/RESULTS.md).
+burst's buffers were interleaved with it is free but kept by the allocator: 13 to 18 MB after 1,200
+idle connections and a 40,000-service scrape, 35 MB after 20 stalled readers (bench/ANALYSIS.md).
 
 An idle connection costs a few kilobytes and no thread (bench/FRONTDOOR.md). Client errors are
 logged at DEBUG, one line each.
