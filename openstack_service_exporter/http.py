@@ -9,19 +9,20 @@ passes, and what its answer held is freed.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import html
 import logging
 import math
+import ssl
 import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 
 from aiohttp import web
 
 from . import __version__
-from .basicauth import TooBusy
+from .basicauth import BasicAuth, TooBusy
 from .coalesce import SharedReader
 from .config import Settings
 from .exposition import Renderer
@@ -40,6 +41,8 @@ WORKERS = 8  # threads for the readings and the rendering (ended after 5 s idle)
 WRITE_TIMEOUT = 30.0  # seconds to send a whole body
 ACCEPT_ENCODING_ITEMS = 8  # items of Accept-Encoding looked at; a client needs two or three
 PIECE = 256 * 1024  # bytes handed to the socket at a time: what a stalled reader can hold unsent
+# Compressed bytes inflated at a time: about one PIECE of text (the text compresses 16:1 at level 1).
+INFLATE_INPUT = 16 * 1024
 
 
 def scrape_budget(headers: Mapping[str, str], settings: Settings) -> float:
@@ -103,17 +106,8 @@ def landing_page(settings: Settings) -> bytes:
 
 def text_size(pieces: list[bytes]) -> int:
     """The length of the text a one-member gzip body holds: its trailer's ISIZE (RFC 1952)."""
-    return struct.unpack("<I", pieces[-1][-4:])[0]
-
-
-def _malloc_trim():
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-MALLOC_TRIM = _malloc_trim()
+    size: int = struct.unpack("<I", pieces[-1][-4:])[0]
+    return size
 
 
 def inflated(pieces: list[bytes]) -> Iterator[bytes]:
@@ -121,12 +115,16 @@ def inflated(pieces: list[bytes]) -> Iterator[bytes]:
     shared rendering, inflated as it goes, and holds no text of its own beyond one piece."""
     inflater = zlib.decompressobj(wbits=31)
     for piece in pieces:
-        data = piece
-        while data:
-            out = inflater.decompress(data, PIECE)
-            data = inflater.unconsumed_tail
-            if out:
-                yield out
+        view = memoryview(piece)
+        for start in range(0, len(view), INFLATE_INPUT):
+            # NOTE: fed a slice at a time: what zlib leaves unconsumed is a private copy (its
+            # unconsumed_tail), which for the whole shared body would be megabytes per stalled reader.
+            data: bytes | memoryview = view[start : start + INFLATE_INPUT]
+            while data:
+                out = inflater.decompress(data, PIECE)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
     rest = inflater.flush()
     if rest:
         yield rest
@@ -142,10 +140,10 @@ class MetricsApp:
         settings: Settings,
         clock: Callable[[], int],
         driver: str,
-        authorize=None,
+        authorize: BasicAuth | None = None,
         headers: Mapping[str, str] | None = None,
         write_timeout: float | None = None,
-    ):
+    ) -> None:
         self.source = source
         self.settings = settings
         self.clock = clock
@@ -156,7 +154,6 @@ class MetricsApp:
         # One Renderer per app: the scrapes that show the same reading share its rendering.
         self.renderer = Renderer(GZIP_LEVEL)
         self.workers = Workers(WORKERS, "http-work")
-        self._trim: asyncio.TimerHandle | None = None
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
@@ -193,14 +190,14 @@ class MetricsApp:
             return self._reply(200, "text/html; charset=utf-8", landing_page(self.settings))
         return self._reply(404, "text/plain; charset=utf-8", b"Not Found\n")
 
-    def _reply(self, status: int, content_type: str, body: bytes, **headers) -> web.Response:
+    def _reply(self, status: int, content_type: str, body: bytes, **headers: str) -> web.Response:
         return web.Response(status=status, body=body, headers={**self.headers, "Content-Type": content_type, **headers})
 
     def _body(self, budget: float) -> list[bytes]:
         snapshot = self.source.get(budget)
         # NOTE: always the gzip body, which a reading's scrapes share; one without gzip is sent it
         # inflated, so that it never holds a reading (or its text) of its own.
-        return self.renderer.body(snapshot, self.settings, self.clock(), self.driver, True)
+        return cast(list[bytes], self.renderer.body(snapshot, self.settings, self.clock(), self.driver, True))
 
     async def _metrics(self, request: web.BaseRequest) -> web.StreamResponse:
         arrived = time.monotonic()
@@ -227,21 +224,9 @@ class MetricsApp:
             LOG.debug("%s: body not taken within %gs: dropped", request.remote, self.write_timeout)
             if request.transport is not None:
                 request.transport.abort()  # its unsent bytes go with it
-            self._give_back_memory()
         except ConnectionError:
             LOG.debug("%s: went away during the body", request.remote)
         return response
-
-    def _give_back_memory(self) -> None:
-        """Once the readers dropped together are gone (a second after the last), the heap's free
-        memory goes back to the system: what they held was allocated while a reading was, and glibc
-        keeps such a heap's free pages (tens of MB at 40,000 services) until told."""
-        if MALLOC_TRIM is None:
-            return
-        loop = asyncio.get_running_loop()
-        if self._trim is not None:
-            self._trim.cancel()
-        self._trim = loop.call_later(1.0, lambda: loop.run_in_executor(self.workers, MALLOC_TRIM, 0))
 
     async def _send(self, response: web.StreamResponse, pieces: list[bytes], gzipped: bool) -> None:
         if gzipped:
@@ -264,5 +249,7 @@ class MetricsApp:
             self.authorize.close()
 
 
-def make_http_server(app: MetricsApp, host: str, port: int, ssl_context=None, **limits) -> HTTPServer:
+def make_http_server(
+    app: MetricsApp, host: str, port: int, ssl_context: ssl.SSLContext | None = None, **limits: Any
+) -> HTTPServer:
     return HTTPServer(app, host, port, ssl_context, **limits)
