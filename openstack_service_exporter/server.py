@@ -240,9 +240,6 @@ class FrontDoor(web.Server):
 
         return guarded
 
-    def guard_of(self, request: web.BaseRequest) -> _Guard | None:
-        return self._by_transport.get(request.transport)
-
     def admit(self, guard: _Guard) -> bool:
         if len(self.guards) >= self.max_connections:
             victim = next((g for g in self.guards if not g.busy), None)
