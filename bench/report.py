@@ -426,6 +426,10 @@ def write() -> None:
         if run.get("notes"):
             out += ["## Notes", ""] + [f"- {n}" for n in run["notes"]] + [""]
     out += projects_section(projects)
+    # bench.ovn prints its figures; they are kept by hand in OVN.md (runs side by side, with notes).
+    ovn = HERE / "OVN.md"
+    if ovn.exists():
+        out += [ovn.read_text().strip(), ""]
     out += _whatif_section(whatif)
     out += _soak_section(soak)
     out += _attacks_section(attacks)
