@@ -170,7 +170,8 @@ def info_labels(project: str) -> set[str]:
     return PENDING[project][1]
 
 
-INFO_JOIN = re.compile(r'ignoring\(([^)]*)\) group_left\(([^)]*)\) service_info\{project="(\w+)"\}')
+# service_info{project="P"}, or with more matchers after the project's (an agent type).
+INFO_JOIN = re.compile(r'ignoring\(([^)]*)\) group_left\(([^)]*)\) service_info\{project="(\w+)"(?:,[^}]*)?\}')
 
 
 def info_joins(expr: str) -> list[tuple[str, set[str]]]:

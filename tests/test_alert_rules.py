@@ -104,10 +104,11 @@ def test_metric_names_use_the_default_empty_prefix():
 
 
 def test_info_joins_ignore_exactly_the_info_labels():
-    """NovaServiceDisabledLong and IronicConductorGroupDown join service_info on every other label: if
-    the exporter adds a label to a project's service_info, the join would silently match nothing."""
+    """NovaServiceDisabledLong, NeutronOVNGatewaysDown and IronicConductorGroupDown join service_info on
+    every other label: if the exporter adds a label to a project's service_info, the join would silently
+    match nothing."""
     joins = [join for alert in ALERTS.values() for join in info_joins(alert["expr"])]
-    assert {project for project, _ in joins} == {"nova", "ironic"}
+    assert {project for project, _ in joins} == {"nova", "neutron", "ironic"}
     for project, ignored in joins:
         assert ignored == info_labels(project), project
 

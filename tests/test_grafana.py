@@ -133,6 +133,14 @@ def test_the_panels_of_each_project():
     )
     assert all("by (agent_type, zone)" in t["expr"] and 'project="neutron"' in t["expr"] for t in neutron["targets"])
     assert metric_names(titled("OVN agents")["targets"][0]["expr"]) == {"service_exporter_source_partial"}
+    ping = titled("Last OVN ping")
+    assert metric_names(ping["targets"][0]["expr"]) == {"service_ovn_liveness_check_timestamp_seconds"}
+    stale = float(build.split_alert(RULES["NeutronOVNLivenessCheckStale"]["expr"]).threshold)
+    assert [s["value"] for s in ping["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, stale]
+    orphans = titled("Orphaned OVN chassis")["targets"][0]["expr"]
+    assert metric_names(orphans) == {"service_exporter_ovn_orphaned_chassis"}
+    ovn_down = titled("OVN agents not alive, by type")["targets"][0]["expr"]
+    assert "by (agent_type)" in ovn_down and 'binary=~"ovn-controller|neutron-ovn-.*"' in ovn_down
     groups = titled("Ironic conductor groups")
     assert all("by (conductor_group)" in t["expr"] and 'project="ironic"' in t["expr"] for t in groups["targets"])
     conductors = titled("Ironic conductors")

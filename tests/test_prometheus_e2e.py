@@ -1,6 +1,7 @@
-"""End to end on a real Prometheus: the exporter serves a MariaDB-backed cloud (a Nova cell and a Cinder
-database) whose heartbeats this test writes; Prometheus scrapes it every second and evaluates the shipped
-rules.yml.
+"""End to end on a real Prometheus: the exporter serves a MariaDB-backed cloud (a Nova cell, Cinder's,
+Neutron's and Ironic's databases, and OVN's northbound and southbound ovsdb-servers for Neutron's
+ML2/OVN agents) whose heartbeats this test writes; Prometheus scrapes it every second and evaluates the
+shipped rules.yml.
 
 The rules' `for:` durations are minutes; Prometheus loads a copy with every `for:` divided by 60
 (3m -> 3s, see promserver.shortened_rules), expressions, labels and annotations untouched.
@@ -11,11 +12,12 @@ from __future__ import annotations
 import datetime
 import re
 import threading
-from contextlib import closing
+import time
 
 import pytest
 import yaml
 from cloud import add_cell, add_zone, insert_services, service
+from ovsdb_server import OvnDatabases
 from promserver import (
     RULES,
     Prometheus,
@@ -35,11 +37,14 @@ from test_cinder import service as cinder_service
 from test_ironic import conductor, ironic_conf
 from test_neutron import agent, dhcp, neutron_files
 
+from openstack_service_exporter import demo_ovn
+
 pytestmark = pytest.mark.e2e
 
 DOWN_TIME = 4  # seconds, with report_interval 1: heartbeats every second leave ample margin
 STOPPED = "cmp-1"
 CINDER_STOPPED = "stor-1@ceph"
+OVN_STOPPED = demo_ovn.DYING  # its ovn-controller, and its metadata agent with it
 SERVED = {"nova", "cinder", "neutron", "ironic"}  # the projects this cloud has
 # Dashboard variables and Grafana's interval macros, as an instant query can take them.
 SUBSTITUTIONS = {
@@ -58,7 +63,38 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
-class Heartbeats(threading.Thread):
+class Beats(threading.Thread):
+    """Every second, what the live services write (`beat`), until stopped; a failure is kept in
+    `error` for the test, not lost in the thread."""
+
+    def __init__(self, name: str, dead: set[str]):
+        super().__init__(name=name, daemon=True)
+        self.stopped = set(dead)
+        self.done = threading.Event()
+        self.error: Exception | None = None
+
+    def beat(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set():
+                self.beat()
+                self.done.wait(1.0)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(10)
+
+
+class Heartbeats(Beats):
     """Writes what a live Nova service writes every second, for every host not stopped."""
 
     UPDATE = (
@@ -67,26 +103,15 @@ class Heartbeats(threading.Thread):
     )
 
     def __init__(self, mariadb, database: str, dead: set[str]):
-        super().__init__(name="heartbeats", daemon=True)
+        super().__init__("heartbeats", dead)
         self.conn = mariadb.admin(database)
-        self.stopped = set(dead)
-        self.done = threading.Event()
-        self.error: Exception | None = None
 
-    def run(self) -> None:
-        with closing(self.conn), self.conn.cursor() as cur:
-            while not self.done.is_set():
-                try:
-                    skip = sorted(self.stopped) or [""]
-                    cur.execute(self.UPDATE, (skip,))
-                except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
-                    self.error = exc
-                    return
-                self.done.wait(1.0)
+    def beat(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(self.UPDATE, (sorted(self.stopped) or [""],))
 
-    def stop(self) -> None:
-        self.done.set()
-        self.join(10)
+    def close(self) -> None:
+        self.conn.close()
 
 
 class CinderHeartbeats(Heartbeats):
@@ -110,11 +135,27 @@ class IronicHeartbeats(Heartbeats):
     UPDATE = "UPDATE conductors SET updated_at = UTC_TIMESTAMP(), online = 1 WHERE hostname NOT IN %s"
 
 
+class OvnHeartbeats(Beats):
+    """What listing the agents every second leaves in OVN's databases: neutron-server's ping and the
+    echoes of the live agents (the demo's chassis: a gateway, one lagging a ping, one dead for good;
+    openstack_service_exporter/demo_ovn.py)."""
+
+    def __init__(self, dbs: OvnDatabases):
+        super().__init__("ovn-heartbeats", set())
+        self.dbs = dbs
+        self.nb_cfg = demo_ovn.FIRST_NB_CFG
+
+    def beat(self) -> None:
+        self.nb_cfg += 1
+        demo_ovn.beat(self.dbs, self.nb_cfg, set(self.stopped))
+
+
 @pytest.fixture
-def cloud(mariadb, new_db):
+def cloud(mariadb, new_db, tmp_path):
     """A cell with a controller, three live computes in two zones, a retired (disabled, dead)
     compute and a fenced (forced-down) one; Cinder with a scheduler, a backup service, an lvm
-    backend and a ceph backend on two hosts."""
+    backend and a ceph backend on two hosts; Neutron's Open vSwitch, DHCP and L3 agents, and ML2/OVN
+    chassis in OVN's databases; two Ironic conductors."""
     api, cell = new_db("api"), new_db("services")
     add_cell(mariadb, api, "cell1", mariadb.url(cell))
     add_zone(mariadb, api, "agg-az1", ["cmp-1", "cmp-2"], "az1")
@@ -186,7 +227,11 @@ def cloud(mariadb, new_db):
         ],
     )
     ironic_beats = IronicHeartbeats(mariadb, ironic, dead=set())
-    every = (beats, cinder_beats, neutron_beats, ironic_beats)
+    ovn = OvnDatabases(tmp_path / "ovn").start()
+    ovn.set_nb_cfg(demo_ovn.FIRST_NB_CFG)
+    ovn.set_chassis(demo_ovn.chassis(int(time.time() * 1000)))
+    ovn_beats = OvnHeartbeats(ovn)
+    every = (beats, cinder_beats, neutron_beats, ironic_beats, ovn_beats)
     for thread in every:
         thread.start()
     yield {
@@ -195,11 +240,14 @@ def cloud(mariadb, new_db):
         "cinder": mariadb.url(cinder),
         "neutron": mariadb.url(neutron),
         "ironic": mariadb.url(ironic),
+        "ovn": f"ovn_nb_connection = {ovn.nb.tcp}\novn_sb_connection = {ovn.sb.tcp}\n",
         "heartbeats": beats,
         "cinder_heartbeats": cinder_beats,
+        "ovn_heartbeats": ovn_beats,
     }
     for thread in every:
         thread.stop()
+    ovn.stop()
 
 
 @pytest.fixture
@@ -218,7 +266,13 @@ def exporter_url(cloud, tmp_path):
             cinder_conf(tmp_path, cloud["cinder"], down_time=DOWN_TIME),
             *(
                 arg
-                for f in neutron_files(tmp_path / "neutron", cloud["neutron"], down_time=DOWN_TIME)
+                for f in neutron_files(
+                    tmp_path / "neutron",
+                    cloud["neutron"],
+                    down_time=DOWN_TIME,
+                    drivers="openvswitch,ovn",
+                    ovn=cloud["ovn"],
+                )
                 for arg in ("--neutron-config_file", f)
             ),
             "--ironic-config_file",
@@ -250,23 +304,27 @@ def service_down_alerts(prometheus: Prometheus, name: str = "NovaServiceDown", h
     return [a for a in alerts if a["labels"]["host"] == host]
 
 
-def watch_down_and_back(prometheus: Prometheus, beats: Heartbeats, name: str, host: str) -> dict:
-    """Stops `host`'s heartbeat until alert `name` has gone pending, then firing, for it; starts it
-    again and waits for the alert to resolve. Returns the firing alert."""
+def watch_down_and_back(
+    prometheus: Prometheus, beats: Beats, name: str, host: str, binaries: frozenset[str] = frozenset()
+) -> list[dict]:
+    """Stops `host`'s heartbeat until alert `name` has gone pending, then firing, for it (for each of
+    `binaries`, when given); starts it again and waits for the alerts to resolve. Returns the firing
+    alerts."""
     beats.stopped.add(host)
     states = []
 
     def firing():
         alerts = service_down_alerts(prometheus, name, host)
         states.extend(a["state"] for a in alerts)
-        return "firing" in states and alerts
+        fired = [a for a in alerts if a["state"] == "firing"]
+        return fired if fired and binaries <= {a["labels"]["binary"] for a in fired} else None
 
-    alert = wait_for(f"{name} for {host} to fire", firing, timeout=40, every=0.1)[0]
+    alerts = wait_for(f"{name} for {host} to fire", firing, timeout=40, every=0.1)
     assert "pending" in states and states.index("pending") < states.index("firing"), states
     beats.stopped.discard(host)
     wait_for(f"{name} to resolve", lambda: service_down_alerts(prometheus, name, host) == [], timeout=40)
     assert beats.is_alive() and beats.error is None, beats.error
-    return alert
+    return alerts
 
 
 def substitute(expr: str) -> str:
@@ -293,7 +351,7 @@ def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, 
     )
     assert service_down_alerts(prometheus) == []
 
-    alert = watch_down_and_back(prometheus, cloud["heartbeats"], "NovaServiceDown", STOPPED)
+    (alert,) = watch_down_and_back(prometheus, cloud["heartbeats"], "NovaServiceDown", STOPPED)
     assert alert["labels"] == {
         "alertname": "NovaServiceDown",
         "severity": "warning",
@@ -331,7 +389,7 @@ def test_service_down_fires_and_resolves_and_every_grafana_query_answers(cloud, 
 
 def test_cinder_service_down_fires_and_resolves_and_pages_no_other_project(cloud, prometheus):
     wait_for("the 5 Cinder services up", lambda: len(prometheus.query('service_up{project="cinder"} == 1')) == 5)
-    alert = watch_down_and_back(prometheus, cloud["cinder_heartbeats"], "CinderServiceDown", CINDER_STOPPED)
+    (alert,) = watch_down_and_back(prometheus, cloud["cinder_heartbeats"], "CinderServiceDown", CINDER_STOPPED)
     assert alert["labels"] == {
         "alertname": "CinderServiceDown",
         "severity": "warning",
@@ -348,6 +406,26 @@ def test_cinder_service_down_fires_and_resolves_and_pages_no_other_project(cloud
     ever = "max_over_time(ALERTS{{{}}}[10m])"
     assert prometheus.query(ever.format('alertname="CinderVolumeBackendDown"')) == []
     assert prometheus.query(ever.format('alertname=~"Nova.*", project="cinder"')) == []
+
+
+def test_ovn_controller_down_fires_and_resolves(cloud, prometheus):
+    """ML2/OVN's agents, read from OVN's databases, through real Prometheus: a chassis' ovn-controller
+    stops echoing neutron-server's pings, and it and its metadata agent go down, then come back."""
+    ovn = 'service_up{project="neutron", binary=~"ovn-controller|neutron-ovn-metadata-agent"}'
+    wait_for(
+        "the 7 OVN agents, the 5 of live controllers up",
+        lambda: len(prometheus.query(ovn)) == 7 and len(prometheus.query(f"{ovn} == 1")) == 5,
+    )
+    binaries = frozenset({"ovn-controller", "neutron-ovn-metadata-agent"})
+    alerts = watch_down_and_back(prometheus, cloud["ovn_heartbeats"], "NeutronAgentDown", OVN_STOPPED, binaries)
+    controller = next(a for a in alerts if a["labels"]["binary"] == "ovn-controller")
+    assert controller["annotations"]["summary"] == f"ovn-controller on {OVN_STOPPED} is down"
+    assert "not RabbitMQ" in controller["annotations"]["description"]
+    # The gateway lived all along, neutron-server pinged every second and OVN's databases answered: none
+    # of their alerts fired (a loaded machine may stall a scrape or a ping long enough for one to go
+    # pending, which is not what this test is about).
+    fired = 'max_over_time(ALERTS{alertname=~"NeutronOVN.*|ServiceExporterDatabaseDown", alertstate="firing"}[10m])'
+    assert prometheus.query(fired) == []
 
 
 def test_the_shortened_rules_differ_only_in_for():
