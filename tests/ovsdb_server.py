@@ -9,10 +9,10 @@ import os
 import pathlib
 import shutil
 import subprocess
-from dataclasses import dataclass
 
 import pytest
 from mariadb import ChildServer, free_port
+from pki import Pki, make_pki  # noqa: F401 (the tests' names)
 
 from openstack_service_exporter import ovn_servers
 from openstack_service_exporter.ovn_servers import Chassis, chassis_ops, ovsdb_map  # noqa: F401 (the tests' names)
@@ -31,71 +31,6 @@ def ensure_installed() -> None:
     why = ovn_servers.missing()
     if why is not None:
         pytest.fail(f"OVN's databases cannot be started: {why}", pytrace=False)
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A CA, and a server's and a client's key and certificate signed by it (PEM files)."""
-
-    ca_cert: pathlib.Path
-    server_key: pathlib.Path
-    server_cert: pathlib.Path
-    client_key: pathlib.Path
-    client_cert: pathlib.Path
-
-
-def make_pki(folder: pathlib.Path, name: str = "ovn") -> Pki:
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={name} test CA",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca-cert.pem",
-    )
-    for who in ("server", "client"):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name} {who}",
-            "-keyout",
-            f"{who}-key.pem",
-            "-out",
-            f"{who}.csr",
-        )
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{who}.csr",
-            "-CA",
-            "ca-cert.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            f"{who}-cert.pem",
-        )
-    return Pki(
-        *(folder / f for f in ("ca-cert.pem", "server-key.pem", "server-cert.pem", "client-key.pem", "client-cert.pem"))
-    )
 
 
 class OvsdbServer(ChildServer, ovn_servers.OvsdbServer):

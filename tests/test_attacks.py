@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from cloud import T, add_cell, insert_services, service  # noqa: E402
 from helpers import free_port, get, scrape, series, served, to_us  # noqa: E402
 from mariadb import terminate  # noqa: E402
+from pki import make_pki  # noqa: E402
 from promserver import wait_for  # noqa: E402
 from test_reliability import cloud  # noqa: E402,F401  (a fixture)
 
@@ -475,30 +476,8 @@ BAD_WEB_CONFIGS = [
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(d / "k.pem"),
-            "-out",
-            str(d / "c.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return d / "c.pem", d / "k.pem"
+    pki = make_pki(tmp_path_factory.mktemp("tls"), "exporter")
+    return pki.server_cert, pki.server_key
 
 
 @pytest.mark.parametrize("content,expected", BAD_WEB_CONFIGS)

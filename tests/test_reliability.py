@@ -27,6 +27,7 @@ from helpers import (
     to_us,
 )
 from mariadb import PASSWORD
+from pki import Pki, make_pki
 from promserver import wait_for
 
 from openstack_service_exporter.http import WORKERS
@@ -279,66 +280,14 @@ def test_thread_count_returns_to_normal_after_hung_server(mariadb, cloud):
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("certs")
-
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        str(d / "ca.key"),
-        "-out",
-        str(d / "ca.crt"),
-    )
-    for name in ("server", "client"):
-        openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            str(d / f"{name}.key"),
-            "-out",
-            str(d / f"{name}.csr"),
-        )
-        ext = d / f"{name}.ext"
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        openssl(
-            "x509",
-            "-req",
-            "-in",
-            str(d / f"{name}.csr"),
-            "-CA",
-            str(d / "ca.crt"),
-            "-CAkey",
-            str(d / "ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            str(d / f"{name}.crt"),
-            "-extfile",
-            str(ext),
-        )
-    return d
+def certs(tmp_path_factory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("certs"), "exporter")
 
 
 def web_config(path, certs, users=None, client_auth=None) -> str:
-    lines = ["tls_server_config:", f"  cert_file: {certs / 'server.crt'}", f"  key_file: {certs / 'server.key'}"]
+    lines = ["tls_server_config:", f"  cert_file: {certs.server_cert}", f"  key_file: {certs.server_key}"]
     if client_auth:
-        lines += [f"  client_ca_file: {certs / 'ca.crt'}", f"  client_auth_type: {client_auth}"]
+        lines += [f"  client_ca_file: {certs.ca_cert}", f"  client_auth_type: {client_auth}"]
     if users:
         lines.append("basic_auth_users:")
         lines += [f"  {u}: '{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}'" for u, p in users.items()]
@@ -352,7 +301,7 @@ def auth(user, password):
 
 def test_tls_and_basic_auth_with_real_clients(cloud, certs, tmp_path):
     web = load_web_config(web_config(tmp_path / "web.yml", certs, users={"prometheus": "pr0m-pass"}))
-    client = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    client = ssl.create_default_context(cafile=str(certs.ca_cert))
     with served(cloud, clock=lambda: to_us(T), authorize=web.authorize, ssl_context=web.ssl_context) as (base, _):
         assert base.startswith("https://")
         assert get(base + "/metrics", context=client)[0] == 401
@@ -370,7 +319,7 @@ def test_tls_and_basic_auth_with_real_clients(cloud, certs, tmp_path):
         assert status in (None, 400)
         # curl, a second real client, with the CA and credentials
         out = subprocess.run(
-            ["curl", "-sS", "--cacert", str(certs / "ca.crt"), "-u", "prometheus:pr0m-pass", base + "/metrics"],
+            ["curl", "-sS", "--cacert", str(certs.ca_cert), "-u", "prometheus:pr0m-pass", base + "/metrics"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -381,11 +330,11 @@ def test_tls_and_basic_auth_with_real_clients(cloud, certs, tmp_path):
 def test_client_certificate_required(cloud, certs, tmp_path):
     web = load_web_config(web_config(tmp_path / "web.yml", certs, client_auth="RequireAndVerifyClientCert"))
     with served(cloud, clock=lambda: to_us(T), authorize=web.authorize, ssl_context=web.ssl_context) as (base, _):
-        without = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+        without = ssl.create_default_context(cafile=str(certs.ca_cert))
         with pytest.raises(OSError):  # the handshake refused (SSLError, reset or URLError: all OSErrors)
             get(base + "/metrics", context=without, timeout=5)
-        with_cert = ssl.create_default_context(cafile=str(certs / "ca.crt"))
-        with_cert.load_cert_chain(str(certs / "client.crt"), str(certs / "client.key"))
+        with_cert = ssl.create_default_context(cafile=str(certs.ca_cert))
+        with_cert.load_cert_chain(str(certs.client_cert), str(certs.client_key))
         assert get(base + "/metrics", context=with_cert)[0] == 200
 
 
