@@ -23,15 +23,16 @@ from openstack_service_exporter.sources import SOURCES
 
 from .attacks import tree_of
 from .cloud import build
-from .scrapes import paced, pause_after
-from .servers import REPO, Exporter, free_port, proc_status, write_conf
-from .stats import timed
+from .scrapes import paced, pause_after, scrape
+from .servers import REPO, Exporter, com_select, free_port, proc_status, write_conf
+from .stats import Stats, timed
 
 NOVA_SIZE, NOVA_CELLS = 10_000, 10
 CINDER_SIZE = 2_000
 NEUTRON_SIZE = 10_000
 IRONIC_SIZE = 500
 RUNS = 11
+AB_ROUNDS = 30  # scrapes of each exporter when Nova alone is compared with a baseline, one after the other
 CINDER_COLUMNS = (
     "created_at",
     "updated_at",
@@ -195,6 +196,40 @@ def scrape_figures(conf: pathlib.Path, port: int, db, log_path: pathlib.Path, tr
         return {"gzip": stats, "shared": shared, "peak_rss_kb": proc_status(exporter.pid)["VmHWM"]}
 
 
+def alternated(
+    confs: list[pathlib.Path], ports: list[int], trees: list[pathlib.Path], db, workdir: pathlib.Path
+) -> list[dict]:
+    """Two exporters on one cloud, running at once and scraped in turn, AB_ROUNDS times each, every
+    scrape paced as `paced` does: drift of a shared machine (other work, CPU frequency) falls on both
+    alike instead of on whichever ran last."""
+    with (
+        Exporter(confs[0], ports[0], "mysqldb", workdir / "ab-0.log", tree=trees[0]) as a,
+        Exporter(confs[1], ports[1], "mysqldb", workdir / "ab-1.log", tree=trees[1]) as b,
+    ):
+        exporters = (a, b)
+        seconds: list[list[float]] = [[], []]
+        shared = [0, 0]
+        longest = 0.0
+        for e in exporters:  # warm-up, and the first measure of a reading's time
+            started = time.perf_counter()
+            scrape(e.port)
+            longest = max(longest, time.perf_counter() - started)
+        for _ in range(AB_ROUNDS):
+            for i, e in enumerate(exporters):
+                time.sleep(max(0.05, 2 * longest))
+                before = com_select(db)
+                started = time.perf_counter()
+                scrape(e.port)
+                took = time.perf_counter() - started
+                shared[i] += com_select(db) == before
+                seconds[i].append(took)
+                longest = max(longest, took)
+        return [
+            {"gzip": Stats.of(seconds[i]), "shared": shared[i], "peak_rss_kb": proc_status(e.pid)["VmHWM"]}
+            for i, e in enumerate(exporters)
+        ]
+
+
 def measure(db, workdir: pathlib.Path, log, baseline: str | None = None) -> dict:
     started = time.monotonic()
     cloud = build(db, NOVA_SIZE, NOVA_CELLS, db.url)
@@ -225,8 +260,14 @@ def measure(db, workdir: pathlib.Path, log, baseline: str | None = None) -> dict
     result["scrape_mixed"] = scrape_figures(mixed, port, db, workdir / "mixed.log")
     if baseline:  # Nova alone as that revision serves it, on the same cloud and machine
         result["baseline"] = baseline
-        result["scrape_baseline"] = scrape_figures(
-            nova_only, port, db, workdir / "baseline.log", tree_of(baseline, workdir)
+        ports = [free_port(), free_port()]
+        confs = [
+            write_conf(workdir / f"ab-{i}.conf", db.url(cloud.api_db), db.url(cloud.cell_dbs[0]), p)
+            for i, p in enumerate(ports)
+        ]
+        result["ab_rounds"] = AB_ROUNDS
+        result["scrape_ab_this"], result["scrape_baseline"] = alternated(
+            confs, ports, [REPO, tree_of(baseline, workdir)], db, workdir
         )
     log("  scrapes done")
     return result
@@ -262,7 +303,12 @@ def section(projects: dict) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     rows_of = [("scrape_nova_only", "Nova alone"), ("scrape_mixed", "Nova and the other projects")]
-    if projects.get("baseline"):
+    if projects.get("scrape_ab_this"):  # the two scraped in turn (alternated)
+        rows_of.append(
+            ("scrape_ab_this", f"Nova alone, in turn with {projects['baseline']} ({projects['ab_rounds']} each)")
+        )
+        rows_of.append(("scrape_baseline", f"Nova alone, served by {projects['baseline']}, in turn with this tree"))
+    elif projects.get("baseline"):
         rows_of.append(("scrape_baseline", f"Nova alone, served by {projects['baseline']}"))
     for key, label in rows_of:
         s = projects[key]
