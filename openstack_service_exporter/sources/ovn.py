@@ -301,15 +301,12 @@ class _Built(NamedTuple):
     orphaned: int
 
 
-_BUILT: dict[tuple[Remote, Remote], _Built] = {}
-
-
 class PendingOvn:
     """The two databases being read on the reading context's pool."""
 
     def __init__(self, ctx: ReadContext, config: OvnConfig, deadline: float):
         self.started = time.monotonic()
-        self.key = (config.nb, config.sb)
+        self.config = config
         self.futures = {
             NB_CELL: ctx.submit(_read, config.nb, NB_DATABASE, NB_SELECTS, deadline),
             SB_CELL: ctx.submit(_read, config.sb, SB_DATABASE, SB_SELECTS, deadline),
@@ -340,10 +337,11 @@ class PendingOvn:
         if nb_rows is None or sb_rows is None:
             return OvnReading([nb, sb])
         nb_cfg, liveness = next(iter(nb_rows["NB_Global"].values()))  # a root table of one row at most
-        built = _BUILT.get(self.key)
+        cache = self.config.built
+        built = cache[0] if cache else None
         if built is None or built.nb is not nb_rows or built.sb is not sb_rows:  # the tables changed
             rows, orphaned = agents_of(nb_cfg, sb_rows["Chassis_Private"].values(), sb_rows["Chassis"])
-            _BUILT[self.key] = built = _Built(nb_rows, sb_rows, rows, orphaned)
+            cache[:] = [built := _Built(nb_rows, sb_rows, rows, orphaned)]
         return OvnReading([nb, sb], built.rows, built.orphaned, nb_cfg, liveness)
 
 
@@ -353,6 +351,9 @@ class OvnConfig:
 
     nb: Remote
     sb: Remote
+    # The agents of the last reading's tables (one at most): the configuration lives as long as the
+    # source, so what it keeps goes with it, unlike a module's cache of every configuration ever read.
+    built: list[_Built] = field(default_factory=list, compare=False, repr=False)
 
     def submit(self, ctx: ReadContext, deadline: float) -> PendingOvn:
         """Starts reading both databases; PendingOvn.collect gives the answer by the deadline."""
@@ -379,7 +380,7 @@ def ovn_config(conf: cfg.ConfigOpts, where: str = "neutron") -> OvnConfig:
             if missing:
                 raise ConfigError(f"{where}: [ovn] ovn_{db}_connection uses ssl: but {', '.join(missing)} is not set")
         remotes[db] = remote
-    return OvnConfig(**remotes)
+    return OvnConfig(remotes["nb"], remotes["sb"])
 
 
 def missing_library() -> str | None:
