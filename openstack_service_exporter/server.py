@@ -15,8 +15,8 @@ Each limit is checked on the connection, before aiohttp parses a request or the 
 
 After a burst of connections (BURST or more open at once) falls back to a quarter of its height, the
 heap's free memory goes back to the system (glibc's malloc_trim): what a scrape allocated while a
-burst's buffers were interleaved with it is free but kept by the allocator: 13 to 18 MB after 1,200
-idle connections and a 40,000-service scrape, 35 MB after 20 stalled readers (bench/ANALYSIS.md).
+burst's buffers were interleaved with it is free but kept by the allocator, tens of MB at large sizes
+(bench/ANALYSIS.md, "The front door's memory during and after attacks").
 
 An idle connection costs a few kilobytes and no thread (bench/FRONTDOOR.md). Client errors are
 logged at DEBUG, one line each.
@@ -78,9 +78,9 @@ MALLOC_TRIM = _malloc_trim()
 
 
 def give_back_memory() -> None:
-    """The heap's free pages back to the system. glibc walks its arenas under their locks, on the
-    event loop: 3 ms after 1,200 connections and a 40,000-service scrape, once per burst, no thread
-    of its own (the process's thread bound)."""
+    """The heap's free pages back to the system. glibc walks its arenas under their locks; done on
+    the event loop, once per burst, as it takes milliseconds (bench/ANALYSIS.md), with no thread of
+    its own (the process's thread bound)."""
     if MALLOC_TRIM is not None:
         started = time.perf_counter()
         MALLOC_TRIM(0)

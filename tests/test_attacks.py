@@ -152,9 +152,9 @@ def quiet(child: Exporter) -> tuple[int, int]:
 def back_to_quiet(child: Exporter, rss: int, threads: int) -> None:
     # What the allocator keeps of the memory freed is up to 10%: glibc's free heap goes back to the
     # system after a burst of connections (the server's malloc_trim), but pymalloc keeps each 1 MiB
-    # arena that still holds a live object, e.g. of the reading made during the attack. Measured
-    # (bench/ANALYSIS.md): after 1,200 connections and a 40,000-service scrape, RSS is below the quiet
-    # peak; a second such attack adds 8 to 11 MB of such arenas, a third up to 5, later ones none.
+    # arena that still holds a live object, e.g. of the reading made during the attack; repeated
+    # attacks add fewer such arenas each time, then none (bench/ANALYSIS.md, "The front door's memory
+    # during and after attacks").
     margin = rss // 10
     deadline = time.monotonic() + 15
     while True:
