@@ -21,9 +21,10 @@ the deadline, makes that reading fail (the database is down), never an older ans
 unanswered after STALL seconds ends the connection, so a silent peer is not waited on for ever.
 A monitor no reading asked for in IDLE seconds closes its connection and ends its thread.
 
-The messages are decoded by the standard library's json: the `ovs` package's own parser is written in
-Python (its C parser comes only with a build against libopenvswitch) and takes seconds on the first
-reply of a few megabytes, several times what json takes.
+The messages are decoded by the standard library's json, and the monitor is kept here rather than by
+the `ovs` package's IDL: its parser is written in Python (its C parser comes only with a build against
+libopenvswitch), and both its first read and each read of its cache cost more than a whole SQL scrape
+(bench/RESULTS.md, same section).
 """
 
 from __future__ import annotations
